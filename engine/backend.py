@@ -1,0 +1,140 @@
+"""The array backend: the one module that imports cupy.
+
+``xp()`` is the active array module (NumPy or CuPy). CuPy is chosen when it
+imports, a CUDA device is usable and a tiny kernel compiles and runs; anything
+else falls back to NumPy with the reason recorded. ``EBM_BACKEND=numpy|cupy``
+or :func:`set_backend` override the automatic choice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .errors import BackendError
+
+DEFAULT_DTYPE = np.float32
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Which backend is active, on what device, and why it was chosen."""
+
+    name: str  # "numpy" or "cupy"
+    device: str  # e.g. "CPU (2 threads)" or "NVIDIA H100 80GB HBM3"
+    reason: str  # e.g. "NumPy: cupy is not installed"
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.device} ({self.reason})"
+
+
+_cupy: ModuleType | None = None
+_active: BackendInfo | None = None
+
+
+def _cpu_device() -> str:
+    return f"CPU ({os.cpu_count() or 1} cores)"
+
+
+def _probe_cupy() -> tuple[ModuleType | None, str]:
+    """Import CuPy and prove it works: (module, device name) or (None, reason)."""
+    try:
+        import cupy  # noqa: PLC0415 - the one guarded import of cupy
+    except Exception as exc:  # broad: a broken install raises anything
+        kind = "is not installed" if isinstance(exc, ImportError) else f"failed to import ({exc})"
+        return None, f"NumPy: cupy {kind}"
+    try:
+        if not cupy.is_available():
+            return None, "NumPy: no CUDA device"
+        kernel = cupy.RawKernel(
+            r'extern "C" __global__ void probe(float* x) { x[threadIdx.x] += 1.0f; }', "probe"
+        )
+        x = cupy.zeros(4, dtype=cupy.float32)
+        kernel((1,), (4,), (x,))
+        a = cupy.ones((4, 4), dtype=cupy.float32)
+        if float((a @ a).sum()) != 64.0 or float(x.sum()) != 4.0:
+            return None, "NumPy: the CUDA self-test gave wrong results"
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props["name"]
+        return cupy, name.decode() if isinstance(name, bytes) else str(name)
+    except Exception as exc:
+        return None, f"NumPy: CUDA is not usable ({type(exc).__name__}: {exc})"
+
+
+def set_backend(name: str | None = None) -> BackendInfo:
+    """Choose the backend: "numpy", "cupy" or None (automatic, or ``EBM_BACKEND``).
+
+    Asking for "cupy" where it cannot run falls back to NumPy and says why in
+    the returned info; it never raises for a missing GPU.
+    """
+    global _cupy, _active
+    requested = (name or os.environ.get("EBM_BACKEND", "") or "auto").strip().lower()
+    if requested not in ("auto", "numpy", "cupy"):
+        raise BackendError(
+            f"Unknown backend {requested!r}: use 'numpy', 'cupy' or leave it empty for automatic."
+        )
+    if requested == "numpy":
+        _cupy = None
+        _active = BackendInfo("numpy", _cpu_device(), "NumPy: requested")
+        return _active
+    module, detail = _probe_cupy()
+    if module is None:
+        _cupy = None
+        _active = BackendInfo("numpy", _cpu_device(), detail)
+    else:
+        _cupy = module
+        why = "requested" if requested == "cupy" else "a CUDA device is available"
+        _active = BackendInfo("cupy", detail, f"CuPy: {why}")
+    return _active
+
+
+def info() -> BackendInfo:
+    """The active backend (chosen on first use)."""
+    if _active is None:
+        set_backend(None)
+    assert _active is not None
+    return _active
+
+
+def xp() -> ModuleType:
+    """The active array module."""
+    info()
+    return _cupy if _cupy is not None else np
+
+
+def get_array_module(*arrays: Any) -> ModuleType:
+    """NumPy or CuPy, whichever owns the given arrays (NumPy for none)."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return np
+
+
+def is_numpy(a: Any) -> bool:
+    return isinstance(a, np.ndarray)
+
+
+def asarray(a: Any, dtype: Any = None) -> Any:
+    """Move/convert to the active backend's array type."""
+    return xp().asarray(a, dtype=dtype)
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """A host NumPy array, whatever the backend (no copy for NumPy input)."""
+    if isinstance(a, np.ndarray):
+        return a
+    if _cupy is not None and isinstance(a, _cupy.ndarray):
+        return _cupy.asnumpy(a)
+    return np.asarray(a)
+
+
+def make_rng(seed: int | None) -> Any:
+    """A seeded random generator on the active backend: one per run."""
+    if _cupy is not None and xp() is _cupy:
+        return _cupy.random.Generator(_cupy.random.XORWOW(seed))
+    return np.random.Generator(np.random.PCG64(seed))

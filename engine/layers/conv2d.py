@@ -1,0 +1,63 @@
+"""Conv2d: any kernel size, stride and padding, with bias and optional spectral norm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..ops import conv
+from .base import positive_int
+from .parametric import WeightLayer
+
+
+class Conv2d(WeightLayer):
+    kind = "conv2d"
+    required = ("in_channels", "out_channels", "kernel_size")
+    defaults = {"stride": 1, "padding": 0, "bias": True, "spectral_norm": False}
+
+    def __init__(self, **spec: Any):
+        super().__init__(**spec)
+        c = self.config
+        for key in ("in_channels", "out_channels", "kernel_size", "stride"):
+            positive_int(self.kind, key, c[key])
+        positive_int(self.kind, "padding", c["padding"], minimum=0)
+
+    def _weight_shape(self) -> tuple[int, ...]:
+        c = self.config
+        k = c["kernel_size"]
+        return (c["out_channels"], c["in_channels"], k, k)
+
+    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        c = self.config
+        if len(in_shape) != 3 or in_shape[0] != c["in_channels"]:
+            raise ConfigError(
+                f"conv2d expects images with {c['in_channels']} channels (C, H, W), "
+                f"but receives shape {tuple(in_shape)}"
+            )
+        k, s, p = c["kernel_size"], c["stride"], c["padding"]
+        oh, ow = (conv.conv_output_size(n, k, s, p) for n in in_shape[1:])
+        if oh < 1 or ow < 1:
+            raise ConfigError(
+                f"conv2d with kernel {k}, stride {s}, padding {p} does not fit an input of "
+                f"{in_shape[1]}x{in_shape[2]}: use a smaller kernel or more padding"
+            )
+        return (c["out_channels"], oh, ow)
+
+    def forward(self, x: Any, save: bool = False, param_grads: bool = False) -> Any:
+        """x: (C, N, H, W) -> (O, N, OH, OW)."""
+        c = self.config
+        w, sigma = self.effective_weight()
+        y, col = conv.conv2d_forward(x, w, self.params.get("bias"), c["stride"], c["padding"])
+        if save:
+            self._saved = (x.shape, w, sigma, col if param_grads else None)
+        return y
+
+    def backward(self, gy: Any, param_grads: bool = False) -> Any:
+        c = self.config
+        in_shape, w, sigma, col = self._take_saved()
+        if param_grads:
+            if col is None:
+                raise RuntimeError("conv2d: parameter gradients need forward(param_grads=True)")
+            gw, gb = conv.conv2d_backward_params(gy, col, w.shape, c["bias"])
+            self._set_grads(gw, gb, sigma)
+        return conv.conv2d_backward_input(gy, w, in_shape, c["stride"], c["padding"])

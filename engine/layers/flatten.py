@@ -1,0 +1,36 @@
+"""Flatten (C, N, H, W) image activations to (N, C*H*W) vectors, in PyTorch's order."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..backend import get_array_module
+from .base import Layer
+
+
+class Flatten(Layer):
+    kind = "flatten"
+
+    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (math.prod(in_shape),)
+
+    def forward(self, x: Any, save: bool = False, param_grads: bool = False) -> Any:
+        if x.ndim == 2:
+            shape = None
+            y = x
+        else:
+            shape = x.shape
+            n = x.shape[1]
+            y = x.swapaxes(0, 1).reshape(n, -1)
+        if save:
+            self._saved = ("shape", shape)
+        return y
+
+    def backward(self, gy: Any, param_grads: bool = False) -> Any:
+        _, shape = self._take_saved()
+        if shape is None:
+            return gy
+        C, N, H, W = shape
+        xp = get_array_module(gy)
+        return xp.ascontiguousarray(gy.reshape(N, C, H, W).swapaxes(0, 1))

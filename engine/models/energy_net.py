@@ -1,0 +1,172 @@
+"""A sequential network that maps a batch to one energy per sample.
+
+The config is plain data, ``{"input_shape": [C, H, W] or [F], "layers": [spec, ...]}``,
+so a model round-trips through JSON and TOML. Inputs come as (N, *input_shape);
+image activations travel as (C, N, H, W) inside (see engine.ops.conv) and the
+network converts at its two ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..backend import DEFAULT_DTYPE, get_array_module, xp as active_xp
+from ..errors import ConfigError
+from ..layers import Layer, build_layer
+from ..layers.parametric import WeightLayer
+
+
+class EnergyNet:
+    def __init__(self, config: dict[str, Any], seed: int | None = 0, dtype: Any = DEFAULT_DTYPE,
+                 xp: Any = None):
+        self.config = normalize_config(config)
+        self.input_shape: tuple[int, ...] = tuple(self.config["input_shape"])
+        self.layers: list[Layer] = [build_layer(spec) for spec in self.config["layers"]]
+        self.shapes = _check_shapes(self.input_shape, self.layers)  # per-sample output of each layer
+        self.output_size = math.prod(self.shapes[-1])
+        self.dtype = np.dtype(dtype)
+        self.xp = xp if xp is not None else active_xp()
+        rng = np.random.default_rng(seed)  # host-side init: identical on every backend
+        for layer in self.layers:
+            layer.init_params(rng, self.xp, self.dtype)
+
+    # --- parameters -------------------------------------------------------
+
+    def named_params(self) -> Iterator[tuple[str, Layer, str]]:
+        """(full name, layer, key) for every trainable parameter, in a fixed order."""
+        for i, layer in enumerate(self.layers):
+            for key in layer.params:
+                yield f"{i}.{key}", layer, key
+
+    def parameters(self) -> list[Any]:
+        return [layer.params[key] for _, layer, key in self.named_params()]
+
+    def gradients(self) -> list[Any]:
+        return [layer.grads[key] for _, layer, key in self.named_params()]
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Parameters and buffers (spectral-norm vectors) by name."""
+        state = {}
+        for i, layer in enumerate(self.layers):
+            for key, value in {**layer.params, **layer.buffers}.items():
+                state[f"{i}.{key}"] = value
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Copy arrays in place; names and shapes must match exactly."""
+        own = self.state_dict()
+        missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if missing or extra:
+            raise ConfigError(f"state does not match the architecture: missing {missing}, unexpected {extra}")
+        for name, target in own.items():
+            value = state[name]
+            if tuple(value.shape) != tuple(target.shape):
+                raise ConfigError(
+                    f"state entry {name} has shape {tuple(value.shape)}, the architecture needs {tuple(target.shape)}"
+                )
+            target[...] = self.xp.asarray(value, dtype=target.dtype)
+
+    def power_iteration(self) -> None:
+        """One spectral-norm power iteration in every layer that uses it."""
+        for layer in self.layers:
+            if isinstance(layer, WeightLayer):
+                layer.power_iteration()
+
+    # --- evaluation -------------------------------------------------------
+
+    def _to_internal(self, x: Any) -> Any:
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ConfigError(f"the model expects inputs of shape (N, {', '.join(map(str, self.input_shape))}), "
+                              f"got {tuple(x.shape)}")
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        return x.swapaxes(0, 1) if x.ndim == 4 else x  # (N, C, H, W) -> (C, N, H, W)
+
+    def _from_internal_grad(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        return xp.ascontiguousarray(g.swapaxes(0, 1)) if g.ndim == 4 else g
+
+    def outputs(self, x: Any, save: bool = False, param_grads: bool = False) -> Any:
+        """x: (N, *input_shape) -> raw outputs (N, output_size)."""
+        h = self._to_internal(x)
+        for layer in self.layers:
+            h = layer.forward(h, save=save, param_grads=param_grads)
+        n = x.shape[0]
+        return h.swapaxes(0, 1).reshape(n, -1) if h.ndim == 4 else h.reshape(n, -1)
+
+    def energy(self, x: Any) -> Any:
+        """E(x): (N,), nothing saved for backward."""
+        self._require_scalar_output()
+        return self.outputs(x)[:, 0]
+
+    def forward(self, x: Any, param_grads: bool = True) -> Any:
+        """E(x): (N,), saving what :meth:`backward` needs."""
+        self._require_scalar_output()
+        return self.outputs(x, save=True, param_grads=param_grads)[:, 0]
+
+    def backward(self, g_energy: Any, param_grads: bool = True) -> Any:
+        """g_energy: dL/dE (N,) -> dL/dx (N, *input_shape); fills layer grads when asked."""
+        g = g_energy.reshape(-1, 1).astype(self.dtype, copy=False)
+        if len(self.shapes[-1]) == 3:
+            g = g.reshape(1, -1, 1, 1)  # (N, 1) -> (1, N, 1, 1)
+        for layer in reversed(self.layers):
+            g = layer.backward(g, param_grads=param_grads)
+        return self._from_internal_grad(g)
+
+    def energy_and_grad(self, x: Any) -> tuple[Any, Any]:
+        """(E(x): (N,), dE/dx: x.shape), no parameter gradients: the Langevin hot loop."""
+        e = self.forward(x, param_grads=False)
+        xp = get_array_module(e)
+        return e, self.backward(xp.ones_like(e), param_grads=False)
+
+    def _require_scalar_output(self) -> None:
+        if self.output_size != 1:
+            raise ConfigError(f"this network has {self.output_size} outputs per sample; an energy needs 1 "
+                              "(use outputs() for classifier logits)")
+
+    def __repr__(self) -> str:
+        body = "\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
+        return f"EnergyNet(input_shape={self.input_shape}, params={self.num_parameters()}\n{body}\n)"
+
+    def to_json(self) -> str:
+        return json.dumps(self.config, sort_keys=True)
+
+
+def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Check the top-level structure and return a JSON-clean deep copy."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"a model config must be a table with 'input_shape' and 'layers', got {type(config).__name__}")
+    unknown = set(config) - {"input_shape", "layers"}
+    if unknown:
+        raise ConfigError(f"model config: unknown key(s) {sorted(unknown)}; allowed: ['input_shape', 'layers']")
+    shape = config.get("input_shape")
+    if (not isinstance(shape, (list, tuple)) or len(shape) not in (1, 3)
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+        raise ConfigError(f"model config: input_shape must be [features] or [channels, height, width] "
+                          f"of positive integers, got {shape!r}")
+    layers = config.get("layers")
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ConfigError("model config: 'layers' must be a non-empty list of layer specs")
+    clean = {"input_shape": [int(n) for n in shape], "layers": copy.deepcopy(list(layers))}
+    json.dumps(clean)  # must be plain data
+    return clean
+
+
+def _check_shapes(input_shape: tuple[int, ...], layers: list[Layer]) -> list[tuple[int, ...]]:
+    """Per-sample output shape of each layer, naming the layer that does not fit."""
+    shapes, shape = [], input_shape
+    for i, layer in enumerate(layers):
+        try:
+            shape = layer.output_shape(shape)
+        except ConfigError as exc:
+            raise ConfigError(f"layer {i} ({layer.kind}): {exc}") from None
+        shapes.append(shape)
+    return shapes

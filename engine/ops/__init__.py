@@ -1,0 +1,1 @@
+"""Stateless forward/backward pairs. Layers (``engine.layers``) own the parameters."""
