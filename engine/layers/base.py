@@ -6,7 +6,7 @@ forward(x, save, param_grads) -> y
 backward(gy, param_grads) -> gx, and fills ``grads`` when param_grads.
 
 Shapes are per sample: (C, H, W) for images, (F,) for vectors. Image
-activations travel as (C, N, H, W) between layers (see engine.ops.conv).
+activations travel as (C, H, W, N) between layers (see engine.ops.conv).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ class Conv2d(WeightLayer):
         return (c["out_channels"], oh, ow)
 
     def forward(self, x: Any, save: bool = False, param_grads: bool = False) -> Any:
-        """x: (C, N, H, W) -> (O, N, OH, OW)."""
+        """x: (C, H, W, N) -> (O, OH, OW, N)."""
         c = self.config
         w, sigma = self.effective_weight()
         y, col = conv.conv2d_forward(x, w, self.params.get("bias"), c["stride"], c["padding"])

@@ -1,4 +1,4 @@
-"""Flatten (C, N, H, W) image activations to (N, C*H*W) vectors, in PyTorch's order."""
+"""Flatten (C, H, W, N) image activations to (N, C*H*W) vectors, in PyTorch's order."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ class Flatten(Layer):
             y = x
         else:
             shape = x.shape
-            n = x.shape[1]
-            y = x.swapaxes(0, 1).reshape(n, -1)
+            y = x.transpose(3, 0, 1, 2).reshape(x.shape[3], -1)
         if save:
             self._saved = ("shape", shape)
         return y
@@ -31,6 +30,6 @@ class Flatten(Layer):
         _, shape = self._take_saved()
         if shape is None:
             return gy
-        C, N, H, W = shape
+        C, H, W, N = shape
         xp = get_array_module(gy)
-        return xp.ascontiguousarray(gy.reshape(N, C, H, W).swapaxes(0, 1))
+        return xp.ascontiguousarray(gy.reshape(N, C, H, W).transpose(1, 2, 3, 0))

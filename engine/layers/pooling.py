@@ -1,4 +1,4 @@
-"""AvgPool2d on (C, N, H, W) activations."""
+"""AvgPool2d on (C, H, W, N) activations."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The config is plain data, ``{"input_shape": [C, H, W] or [F], "layers": [spec, ...]}``,
 so a model round-trips through JSON and TOML. Inputs come as (N, *input_shape);
-image activations travel as (C, N, H, W) inside (see engine.ops.conv) and the
+image activations travel as (C, H, W, N) inside (see engine.ops.conv) and the
 network converts at its two ends.
 """
 
@@ -88,11 +88,13 @@ class EnergyNet:
                               f"got {tuple(x.shape)}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        return x.swapaxes(0, 1) if x.ndim == 4 else x  # (N, C, H, W) -> (C, N, H, W)
+        if x.ndim == 4:  # (N, C, H, W) -> (C, H, W, N)
+            return get_array_module(x).ascontiguousarray(x.transpose(1, 2, 3, 0))
+        return x
 
     def _from_internal_grad(self, g: Any) -> Any:
         xp = get_array_module(g)
-        return xp.ascontiguousarray(g.swapaxes(0, 1)) if g.ndim == 4 else g
+        return xp.ascontiguousarray(g.transpose(3, 0, 1, 2)) if g.ndim == 4 else g
 
     def outputs(self, x: Any, save: bool = False, param_grads: bool = False) -> Any:
         """x: (N, *input_shape) -> raw outputs (N, output_size)."""
@@ -100,7 +102,7 @@ class EnergyNet:
         for layer in self.layers:
             h = layer.forward(h, save=save, param_grads=param_grads)
         n = x.shape[0]
-        return h.swapaxes(0, 1).reshape(n, -1) if h.ndim == 4 else h.reshape(n, -1)
+        return h.transpose(3, 0, 1, 2).reshape(n, -1) if h.ndim == 4 else h.reshape(n, -1)
 
     def energy(self, x: Any) -> Any:
         """E(x): (N,), nothing saved for backward."""
@@ -115,8 +117,8 @@ class EnergyNet:
     def backward(self, g_energy: Any, param_grads: bool = True) -> Any:
         """g_energy: dL/dE (N,) -> dL/dx (N, *input_shape); fills layer grads when asked."""
         g = g_energy.reshape(-1, 1).astype(self.dtype, copy=False)
-        if len(self.shapes[-1]) == 3:
-            g = g.reshape(1, -1, 1, 1)  # (N, 1) -> (1, N, 1, 1)
+        if len(self.shapes[-1]) == 3:  # (N, C*H*W) -> (C, H, W, N)
+            g = g.reshape(-1, *self.shapes[-1]).transpose(1, 2, 3, 0)
         for layer in reversed(self.layers):
             g = layer.backward(g, param_grads=param_grads)
         return self._from_internal_grad(g)

@@ -1,12 +1,13 @@
-"""2-D convolution as im2col + one GEMM, on activations laid out (C, N, H, W).
+"""2-D convolution as im2col + one GEMM, on activations laid out (C, H, W, N).
 
-With channels first, forward, input gradient and weight gradient are each one
-2-D matrix product with no transposes:
-    y[O, N*P]      = w[O, C*kh*kw] @ col[C*kh*kw, N*P]
-    gcol[C*k*k, NP] = w.T @ gy            -> col2im -> gx
-    gw[O, C*k*k]   = gy @ col.T
-im2col/col2im loop over the kh*kw taps with strided slice copies (no loop over
-pixels or samples), split over channel blocks on the CPU cores.
+Channels first and the batch last make every step one 2-D matrix product
+with no transposes, and every strided copy moves contiguous runs of N samples:
+    y[O, P*N]       = w[O, C*kh*kw] @ col[C*kh*kw, P*N]     (P = OH*OW)
+    gcol[C*k*k, PN] = w.T @ gy            -> col2im -> gx
+    gw[O, C*k*k]    = gy @ col.T
+im2col/col2im loop over the kh*kw taps with strided slice copies (no loop
+over pixels or samples). Padding is never materialised: each tap copies the
+rows and columns that fall inside the image and zeroes the rest.
 """
 
 from __future__ import annotations
@@ -23,91 +24,95 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def pad_input(x: Any, padding: int) -> Any:
-    """x: (C, N, H, W) -> zero-padded copy (C, N, H+2p, W+2p); x itself for p == 0."""
-    if padding == 0:
-        return x
+def tap_range(tap: int, padding: int, stride: int, size_in: int, size_out: int) -> tuple[int, int, int]:
+    """Outputs o in [o0, o1) whose tap lands inside the input, at rows h0 + stride*(o - o0)."""
+    o0 = max(0, -((tap - padding) // stride))  # ceil((padding - tap) / stride)
+    o1 = min(size_out, (size_in - 1 - tap + padding) // stride + 1)
+    return o0, max(o0, o1), tap - padding + stride * o0
+
+
+def _in_slice(start: int, count: int, stride: int) -> slice:
+    return slice(start, start + stride * (count - 1) + 1, stride)
+
+
+def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int) -> Any:
+    """x: (C, H, W, N) -> col (C, kh, kw, oh, ow, N), zeros where a tap falls in the padding."""
     xp = get_array_module(x)
-    C, N, H, W = x.shape
-    out = xp.empty((C, N, H + 2 * padding, W + 2 * padding), dtype=x.dtype)
+    C, H, W, N = x.shape
+    col = xp.empty((C, kh, kw, oh, ow, N), dtype=x.dtype)
+    rows = [tap_range(i, padding, stride, H, oh) for i in range(kh)]
+    cols = [tap_range(j, padding, stride, W, ow) for j in range(kw)]
 
     def fill(c0: int, c1: int) -> None:
-        o = out[c0:c1]
-        o[:, :, :padding] = 0
-        o[:, :, H + padding :] = 0
-        o[:, :, padding : H + padding, :padding] = 0
-        o[:, :, padding : H + padding, W + padding :] = 0
-        o[:, :, padding : H + padding, padding : W + padding] = x[c0:c1]
-
-    run_chunks(fill, C, out.size, xp is not np)
-    return out
-
-
-def im2col(xpad: Any, kh: int, kw: int, stride: int, oh: int, ow: int) -> Any:
-    """xpad: (C, N, Hp, Wp) -> col (C, kh, kw, N, oh, ow)."""
-    xp = get_array_module(xpad)
-    C, N = xpad.shape[:2]
-    col = xp.empty((C, kh, kw, N, oh, ow), dtype=xpad.dtype)
-    hs, ws = stride * (oh - 1) + 1, stride * (ow - 1) + 1
-
-    def fill(c0: int, c1: int) -> None:
-        for i in range(kh):
-            for j in range(kw):
-                col[c0:c1, i, j] = xpad[c0:c1, :, i : i + hs : stride, j : j + ws : stride]
+        for i, (a0, a1, h0) in enumerate(rows):
+            for j, (b0, b1, w0) in enumerate(cols):
+                dst = col[c0:c1, i, j]
+                if a1 == a0 or b1 == b0:
+                    dst[...] = 0
+                    continue
+                dst[:, a0:a1, b0:b1] = x[c0:c1, _in_slice(h0, a1 - a0, stride), _in_slice(w0, b1 - b0, stride)]
+                if a0 > 0:
+                    dst[:, :a0] = 0
+                if a1 < oh:
+                    dst[:, a1:] = 0
+                if b0 > 0:
+                    dst[:, a0:a1, :b0] = 0
+                if b1 < ow:
+                    dst[:, a0:a1, b1:] = 0
 
     run_chunks(fill, C, col.size, xp is not np)
     return col
 
 
-def col2im(col: Any, hp: int, wp: int, stride: int) -> Any:
-    """col: (C, kh, kw, N, oh, ow) -> (C, N, hp, wp), summing overlapping taps."""
+def col2im(col: Any, h: int, w: int, stride: int, padding: int) -> Any:
+    """col: (C, kh, kw, oh, ow, N) -> (C, h, w, N), summing the taps that overlap."""
     xp = get_array_module(col)
-    C, kh, kw, N, oh, ow = col.shape
-    out = xp.zeros((C, N, hp, wp), dtype=col.dtype)
-    hs, ws = stride * (oh - 1) + 1, stride * (ow - 1) + 1
+    C, kh, kw, oh, ow, N = col.shape
+    out = xp.zeros((C, h, w, N), dtype=col.dtype)
+    rows = [tap_range(i, padding, stride, h, oh) for i in range(kh)]
+    cols = [tap_range(j, padding, stride, w, ow) for j in range(kw)]
 
     def add(c0: int, c1: int) -> None:
-        for i in range(kh):
-            for j in range(kw):
-                out[c0:c1, :, i : i + hs : stride, j : j + ws : stride] += col[c0:c1, i, j]
+        for i, (a0, a1, h0) in enumerate(rows):
+            for j, (b0, b1, w0) in enumerate(cols):
+                if a1 > a0 and b1 > b0:
+                    out[c0:c1, _in_slice(h0, a1 - a0, stride), _in_slice(w0, b1 - b0, stride)] += \
+                        col[c0:c1, i, j, a0:a1, b0:b1]
 
     run_chunks(add, C, col.size, xp is not np)
     return out
 
 
 def conv2d_forward(x: Any, w: Any, b: Any | None, stride: int, padding: int) -> tuple[Any, Any]:
-    """x: (C, N, H, W), w: (O, C, kh, kw), b: (O,) -> y (O, N, OH, OW) and col for gw."""
+    """x: (C, H, W, N), w: (O, C, kh, kw), b: (O,) -> y (O, OH, OW, N) and col for gw."""
     xp = get_array_module(x)
-    C, N, H, W = x.shape
+    C, H, W, N = x.shape
     O, Cw, kh, kw = w.shape
     if Cw != C:
         raise ValueError(f"conv2d: input has {C} channels, weight expects {Cw}")
     oh, ow = conv_output_size(H, kh, stride, padding), conv_output_size(W, kw, stride, padding)
-    col = im2col(pad_input(x, padding), kh, kw, stride, oh, ow)
+    col = im2col(x, kh, kw, stride, padding, oh, ow)
     y = xp.matmul(w.reshape(O, -1), col.reshape(C * kh * kw, -1))
     if b is not None:
         y += b[:, None]
-    return y.reshape(O, N, oh, ow), col
+    return y.reshape(O, oh, ow, N), col
 
 
 def conv2d_backward_input(gy: Any, w: Any, in_shape: tuple, stride: int, padding: int) -> Any:
-    """gy: (O, N, OH, OW) -> gx: (C, N, H, W) (the shape of the forward input)."""
+    """gy: (O, OH, OW, N) -> gx: (C, H, W, N) (the shape of the forward input)."""
     xp = get_array_module(gy)
-    O, N, oh, ow = gy.shape
+    O, oh, ow, N = gy.shape
     _, C, kh, kw = w.shape
-    H, W = in_shape[2], in_shape[3]
     gcol = xp.matmul(w.reshape(O, -1).T, gy.reshape(O, -1))
-    gxpad = col2im(gcol.reshape(C, kh, kw, N, oh, ow), H + 2 * padding, W + 2 * padding, stride)
-    gx = gxpad[:, :, padding : padding + H, padding : padding + W] if padding else gxpad
+    gx = col2im(gcol.reshape(C, kh, kw, oh, ow, N), in_shape[1], in_shape[2], stride, padding)
     assert gx.shape == tuple(in_shape)
     return gx
 
 
 def conv2d_backward_params(gy: Any, col: Any, w_shape: tuple, with_bias: bool) -> tuple[Any, Any | None]:
-    """gy: (O, N, OH, OW), col from the forward -> (gw: w_shape, gb: (O,) or None)."""
+    """gy: (O, OH, OW, N), col from the forward -> (gw: w_shape, gb: (O,) or None)."""
     O = gy.shape[0]
     g2 = gy.reshape(O, -1)
     gw = (g2 @ col.reshape(-1, g2.shape[1]).T).reshape(w_shape)
     gb = g2.sum(axis=1) if with_bias else None
     return gw, gb
-
