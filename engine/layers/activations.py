@@ -54,7 +54,7 @@ class LeakyReLU(Layer):
         return y
 
     def backward(self, gy: Any, param_grads: bool = False) -> Any:
-        return act.leaky_relu_backward(gy, self._take_saved(), self.config["slope"])
+        return act.leaky_relu_backward(gy, self._take_saved())
 
 
 class Softplus(Layer):

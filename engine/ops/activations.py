@@ -1,76 +1,103 @@
 """Elementwise activations: forward returns (y, saved), backward(gy, saved) -> gx.
 
-Each saves the least its backward needs and works in place on its own
-temporaries (``out=``), so a pass costs a few streaming sweeps over memory.
-Python floats only: a NumPy float64 scalar would upcast float32 arrays.
+Each saves the least its backward needs, as arrays its backward can use in
+one multiply where possible. The work runs in place on flat ranges
+(``out=``), split over the cores for large arrays. Python floats only: a
+NumPy float64 scalar would upcast float32 arrays.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from ..backend import get_array_module
+from ._parallel import run_chunks
+
+
+def _elementwise(fn: Callable[..., None], inputs: tuple, n_out: int) -> tuple:
+    """Run fn(*input_slices, *output_slices) over flat ranges; outputs are new arrays."""
+    xp = get_array_module(inputs[0])
+    inputs = tuple(xp.ascontiguousarray(a) for a in inputs)
+    outs = tuple(xp.empty_like(inputs[0]) for _ in range(n_out))
+    flat = [a.reshape(-1) for a in inputs + outs]
+    size = flat[0].size
+
+    def work(a: int, b: int) -> None:
+        fn(*(f[a:b] for f in flat))
+
+    run_chunks(work, size, size, xp is not np)
+    return outs
+
+
+def _sigmoid_into(x: Any, s: Any) -> None:
+    """s = sigmoid(x) = 0.5 tanh(x / 2) + 0.5: tanh is cheaper than exp + divide, never overflows."""
+    xp = get_array_module(x)
+    xp.multiply(x, 0.5, out=s)
+    xp.tanh(s, out=s)
+    s *= 0.5
+    s += 0.5
 
 
 def sigmoid(x: Any) -> Any:
-    """1 / (1 + exp(-x)) without overflow warnings (exp(-x) -> inf gives 0)."""
-    xp = get_array_module(x)
-    with _quiet(xp):
-        s = xp.negative(x)
-        xp.exp(s, out=s)
-        s += 1.0
-        xp.reciprocal(s, out=s)
-    return s
+    return _elementwise(_sigmoid_into, (x,), 1)[0]
+
+
+def _swish(x: Any, y: Any, s: Any) -> None:
+    _sigmoid_into(x, s)
+    get_array_module(x).multiply(x, s, out=y)
 
 
 def swish_forward(x: Any) -> tuple[Any, tuple]:
-    """Swish/SiLU: y = x * sigmoid(x)."""
-    s = sigmoid(x)
-    y = x * s
+    """Swish/SiLU: y = x * sigmoid(x); saves (y, s)."""
+    y, s = _elementwise(_swish, (x,), 2)
     return y, (y, s)
 
 
-def swish_backward(gy: Any, saved: tuple) -> Any:
-    """dy/dx = s + y (1 - s)."""
-    y, s = saved
-    g = 1.0 - s
+def _swish_grad(gy: Any, y: Any, s: Any, g: Any) -> None:
+    xp = get_array_module(gy)
+    xp.subtract(1.0, s, out=g)  # dy/dx = s + y (1 - s)
     g *= y
     g += s
     g *= gy
-    return g
 
 
-def relu_forward(x: Any) -> tuple[Any, Any]:
+def swish_backward(gy: Any, saved: tuple) -> Any:
+    y, s = saved
+    return _elementwise(_swish_grad, (gy, y, s), 1)[0]
+
+
+def _scale_of(x: Any, slope: float, y: Any, scale: Any) -> None:
+    """y = x where x > 0 else slope * x; scale = dy/dx (1 or slope)."""
     xp = get_array_module(x)
-    mask = x > 0
-    return xp.maximum(x, 0.0), mask
-
-
-def relu_backward(gy: Any, mask: Any) -> Any:
-    return gy * mask
+    xp.greater(x, 0.0, out=scale)  # 1.0 / 0.0
+    if slope:
+        scale *= 1.0 - slope
+        scale += slope
+    xp.multiply(x, scale, out=y)
 
 
 def leaky_relu_forward(x: Any, slope: float) -> tuple[Any, Any]:
-    """y = x for x > 0, slope * x otherwise."""
-    xp = get_array_module(x)
-    mask = x > 0
-    y = x * float(slope)
-    if 0.0 <= slope <= 1.0:
-        xp.maximum(x, y, out=y)
-    else:
-        xp.copyto(y, x, where=mask)
-    return y, mask
+    """y = x for x > 0, slope * x otherwise; saves dy/dx as an array."""
+    y, scale = _elementwise(lambda a, o, s: _scale_of(a, float(slope), o, s), (x,), 2)
+    return y, scale
 
 
-def leaky_relu_backward(gy: Any, mask: Any, slope: float) -> Any:
-    xp = get_array_module(gy)
-    gx = gy * float(slope)
-    xp.copyto(gx, gy, where=mask)
-    return gx
+def leaky_relu_backward(gy: Any, scale: Any, slope: float = 0.0) -> Any:
+    return _elementwise(lambda g, s, o: get_array_module(g).multiply(g, s, out=o), (gy, scale), 1)[0]
+
+
+def relu_forward(x: Any) -> tuple[Any, Any]:
+    return leaky_relu_forward(x, 0.0)
+
+
+def relu_backward(gy: Any, scale: Any) -> Any:
+    return leaky_relu_backward(gy, scale)
 
 
 def softplus_forward(x: Any) -> tuple[Any, Any]:
-    """y = log(1 + exp(x)), stable for large |x|."""
+    """y = log(1 + exp(x)), stable for large |x|; saves x."""
     xp = get_array_module(x)
     return xp.logaddexp(0.0, x).astype(x.dtype, copy=False), x
 
@@ -82,11 +109,10 @@ def softplus_backward(gy: Any, x: Any) -> Any:
 
 
 def elu_forward(x: Any, alpha: float) -> tuple[Any, tuple]:
-    """y = x for x > 0, alpha (exp(x) - 1) otherwise."""
+    """y = x for x > 0, alpha (exp(x) - 1) otherwise; saves (y, mask)."""
     xp = get_array_module(x)
     mask = x > 0
-    with _quiet(xp):
-        y = xp.expm1(x)
+    y = xp.expm1(xp.minimum(x, 0.0))  # min() keeps exp from overflowing
     y *= float(alpha)
     xp.copyto(y, x, where=mask)
     return y, (y, mask)
@@ -100,18 +126,3 @@ def elu_backward(gy: Any, saved: tuple, alpha: float) -> Any:
     gx *= gy
     xp.copyto(gx, gy, where=mask)
     return gx
-
-
-class _quiet:
-    """np.errstate(over='ignore') for NumPy, nothing for CuPy."""
-
-    def __init__(self, xp: Any):
-        self._ctx = xp.errstate(over="ignore") if hasattr(xp, "errstate") else None
-
-    def __enter__(self) -> None:
-        if self._ctx is not None:
-            self._ctx.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._ctx is not None:
-            self._ctx.__exit__(*exc)
