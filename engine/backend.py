@@ -25,7 +25,7 @@ class BackendInfo:
     """Which backend is active, on what device, and why it was chosen."""
 
     name: str  # "numpy" or "cupy"
-    device: str  # e.g. "CPU (2 threads)" or "NVIDIA H100 80GB HBM3"
+    device: str  # e.g. "CPU (2 cores)" or "NVIDIA H100 80GB HBM3"
     reason: str  # e.g. "NumPy: cupy is not installed"
 
     def __str__(self) -> str:
@@ -45,7 +45,8 @@ def _probe_cupy() -> tuple[ModuleType | None, str]:
     try:
         import cupy  # noqa: PLC0415 - the one guarded import of cupy
     except Exception as exc:  # broad: a broken install raises anything
-        kind = "is not installed" if isinstance(exc, ImportError) else f"failed to import ({exc})"
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name == "cupy"
+        kind = "is not installed" if missing else f"failed to import ({type(exc).__name__}: {exc})"
         return None, f"NumPy: cupy {kind}"
     try:
         if not cupy.is_available():
@@ -135,6 +136,6 @@ def to_numpy(a: Any) -> np.ndarray:
 
 def make_rng(seed: int | None) -> Any:
     """A seeded random generator on the active backend: one per run."""
-    if _cupy is not None and xp() is _cupy:
+    if xp() is not np:
         return _cupy.random.Generator(_cupy.random.XORWOW(seed))
     return np.random.Generator(np.random.PCG64(seed))

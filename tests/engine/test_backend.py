@@ -180,7 +180,7 @@ def test_cupy_import_raising_runtime_error_falls_back(monkeypatch: pytest.Monkey
     monkeypatch.setattr(sys, "meta_path", [Exploding(), *sys.meta_path])
     info = backend.set_backend("cupy")
     assert info.name == "numpy"
-    assert info.reason == "NumPy: cupy failed to import (CUDA driver version is insufficient)"
+    assert info.reason == "NumPy: cupy failed to import (RuntimeError: CUDA driver version is insufficient)"
     assert backend.xp() is np
 
 

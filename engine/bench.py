@@ -1,0 +1,232 @@
+"""Time the benchmark workloads W0, W1, W2 (shared/DESIGN.md) on the active backend.
+
+    python -m engine.bench [--workload W0|W1|W2] [--repeats R] [--json]
+
+One training iteration = K Langevin steps on a batch of negatives (forward +
+input gradient, no parameter gradients), then one Adam update on positives +
+negatives with loss E(x+) - E(x-) + 0.1 (E(x+)^2 + E(x-)^2). When torch is
+installed, the same iteration in PyTorch eager mode runs in the same process
+and the ratio torch / ours is printed (> 1 means we are faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from . import backend
+from .models import EnergyNet
+from .models.presets import PRESETS
+from .samplers.langevin import langevin_update_
+from .training.loss import contrastive_loss
+from .training.optimizers import Adam
+
+CLIP, ALPHA, LR, BETAS = 0.03, 0.1, 1e-4, (0.0, 0.999)
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    input_shape: tuple[int, ...]
+    batch: int
+    steps: int  # K Langevin steps per iteration
+    step_size: float
+    noise: float
+
+
+WORKLOADS = {
+    "W0": Workload("W0", (2,), 1000, 100, 0.01, 0.005),
+    "W1": Workload("W1", (1, 28, 28), 128, 60, 10.0, 0.005),
+    "W2": Workload("W2", (3, 32, 32), 64, 20, 1.0, 0.01),
+}
+
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm-up: allocations, BLAS threads, caches
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+class OurIteration:
+    """The workload's training iteration on the engine."""
+
+    def __init__(self, w: Workload, seed: int = 0):
+        self.w = w
+        xp = backend.xp()
+        self.xp = xp
+        self.net = EnergyNet(PRESETS[w.name](), seed=seed)
+        self.opt = Adam(self.net.parameters(), lr=LR, betas=BETAS)
+        self.rng = backend.make_rng(seed)
+        shape = (w.batch, *w.input_shape)
+        self.x_pos = self.rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+        self.x_neg = self.rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+
+    def langevin_step(self) -> None:
+        w = self.w
+        _, grad = self.net.energy_and_grad(self.x_neg)
+        langevin_update_(self.x_neg, grad, w.step_size, w.noise, self.rng, CLIP, (-1.0, 1.0))
+
+    def __call__(self) -> None:
+        for _ in range(self.w.steps):
+            self.langevin_step()
+        self.net.power_iteration()
+        e = self.net.forward(self.xp.concatenate([self.x_pos, self.x_neg]), param_grads=True)
+        b = self.w.batch
+        _, g_pos, g_neg = contrastive_loss(e[:b], e[b:], ALPHA)
+        self.net.backward(self.xp.concatenate([g_pos, g_neg]), param_grads=True)
+        self.opt.step(self.net.gradients())
+
+
+def torch_iteration(w: Workload, device: str = "cpu", seed: int = 0) -> tuple[Callable, Callable] | None:
+    """(iteration, langevin_step) in PyTorch eager mode, or None without torch."""
+    try:
+        import torch  # noqa: PLC0415 - optional reference, imported only here
+        import torch.nn as nn  # noqa: PLC0415
+    except ImportError:
+        return None
+    torch.manual_seed(seed)
+    layers: list[Any] = []
+    for spec in PRESETS[w.name]()["layers"]:
+        kind = spec["type"]
+        if kind == "conv2d":
+            layers.append(nn.Conv2d(spec["in_channels"], spec["out_channels"], spec["kernel_size"],
+                                    spec["stride"], spec["padding"]))
+        elif kind == "linear":
+            layers.append(nn.Linear(spec["in_features"], spec["out_features"]))
+        elif kind == "swish":
+            layers.append(nn.SiLU())
+        elif kind == "leaky_relu":
+            layers.append(nn.LeakyReLU(spec["slope"]))
+        elif kind == "flatten":
+            layers.append(nn.Flatten())
+        else:
+            raise ValueError(f"no torch twin for layer {kind}")
+    net = nn.Sequential(*layers).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=LR, betas=BETAS)
+    shape = (w.batch, *w.input_shape)
+    x_pos = torch.rand(shape, device=device) * 2 - 1
+    state = {"x": torch.rand(shape, device=device) * 2 - 1}
+
+    def langevin_step() -> None:
+        x = state["x"].requires_grad_(True)
+        (g,) = torch.autograd.grad(net(x).sum(), x)
+        with torch.no_grad():
+            x = x.detach()
+            x -= w.step_size * g.clamp_(-CLIP, CLIP)
+            x += w.noise * torch.randn_like(x)
+            x.clamp_(-1.0, 1.0)
+        state["x"] = x
+
+    def iteration() -> None:
+        net.requires_grad_(False)  # sampling needs no parameter gradients
+        for _ in range(w.steps):
+            langevin_step()
+        net.requires_grad_(True)
+        e = net(torch.cat([x_pos, state["x"]])).reshape(-1)
+        e_pos, e_neg = e[: w.batch], e[w.batch :]
+        loss = e_pos.mean() - e_neg.mean() + ALPHA * ((e_pos**2).mean() + (e_neg**2).mean())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    def sampling_step() -> None:
+        net.requires_grad_(False)
+        langevin_step()
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    return iteration, sampling_step
+
+
+def _sync() -> None:
+    if backend.info().name == "cupy":
+        backend.xp().cuda.Device().synchronize()
+
+
+def run_workload(name: str, repeats: int = 5) -> dict[str, Any]:
+    w = WORKLOADS[name]
+    info = backend.info()
+    ours = OurIteration(w)
+
+    def our_step() -> None:
+        ours.langevin_step()
+        _sync()
+
+    def our_iter() -> None:
+        ours()
+        _sync()
+
+    result: dict[str, Any] = {
+        "workload": name,
+        "backend": info.name,
+        "device": info.device,
+        "s_per_iter": _median_time(our_iter, repeats),
+        "langevin_step_s": _median_time(our_step, repeats * 4),
+        "torch_s_per_iter": None,
+        "torch_langevin_step_s": None,
+        "ratio": None,
+        "repeats": repeats,
+    }
+    ref = torch_iteration(w, device="cuda" if info.name == "cupy" else "cpu")
+    if ref is not None:
+        import torch  # noqa: PLC0415
+
+        iteration, sampling_step = ref
+        result["torch_s_per_iter"] = _median_time(iteration, repeats)
+        result["torch_langevin_step_s"] = _median_time(sampling_step, repeats * 4)
+        result["ratio"] = result["torch_s_per_iter"] / result["s_per_iter"]
+        result["torch_threads"] = torch.get_num_threads()
+    return result
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'workload':8} {'backend':7} {'ours s/iter':>12} {'torch s/iter':>13} {'ratio':>6}  " \
+           f"{'ours step ms':>12} {'torch step ms':>13}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        def fmt(v: Any, scale: float = 1.0, spec: str = ".4f") -> str:
+            return "n/a" if v is None else format(v * scale, spec)
+        lines.append(f"{r['workload']:8} {r['backend']:7} {fmt(r['s_per_iter']):>12} "
+                     f"{fmt(r['torch_s_per_iter']):>13} {fmt(r['ratio'], spec='.2f'):>6}  "
+                     f"{fmt(r['langevin_step_s'], 1e3, '.2f'):>12} {fmt(r['torch_langevin_step_s'], 1e3, '.2f'):>13}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), action="append",
+                        help="workload to run (repeatable; default: all)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed iterations per measurement (median)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per workload")
+    args = parser.parse_args(argv)
+    info = backend.info()
+    rows = []
+    if not args.json:
+        print(f"backend: {info}", file=sys.stderr)
+    for name in args.workload or sorted(WORKLOADS):
+        row = run_workload(name, max(1, args.repeats))
+        rows.append(row)
+        if args.json:
+            print(json.dumps(row), flush=True)
+    if not args.json:
+        print(_table(rows))
+        if rows[0]["torch_s_per_iter"] is None:
+            print("(torch is not installed: pip install -e '.[bench]' for the reference)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

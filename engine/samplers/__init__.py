@@ -1,0 +1,1 @@
+"""MCMC samplers that draw negatives from the model."""
