@@ -6,12 +6,19 @@ import math
 from typing import Any
 
 from ..backend import get_array_module
+from ..errors import ConfigError
 from . import spectral_norm as sn
 from .base import Layer
 
 
 class WeightLayer(Layer):
     """A layer with params "weight" (rows = outputs) and optional "bias"."""
+
+    def __init__(self, **spec: Any):
+        super().__init__(**spec)
+        for key in ("bias", "spectral_norm"):
+            if not isinstance(self.config[key], bool):
+                raise ConfigError(f"{self.kind}: {key} must be true or false, got {self.config[key]!r}")
 
     def _weight_shape(self) -> tuple[int, ...]:
         raise NotImplementedError

@@ -26,7 +26,7 @@ class EnergyNet:
                  xp: Any = None):
         self.config = normalize_config(config)
         self.input_shape: tuple[int, ...] = tuple(self.config["input_shape"])
-        self.layers: list[Layer] = [build_layer(spec) for spec in self.config["layers"]]
+        self.layers: list[Layer] = _build_layers(self.config["layers"])
         self.shapes = _check_shapes(self.input_shape, self.layers)  # per-sample output of each layer
         self.output_size = math.prod(self.shapes[-1])
         self.dtype = np.dtype(dtype)
@@ -158,8 +158,39 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(layers, (list, tuple)) or not layers:
         raise ConfigError("model config: 'layers' must be a non-empty list of layer specs")
     clean = {"input_shape": [int(n) for n in shape], "layers": copy.deepcopy(list(layers))}
-    json.dumps(clean)  # must be plain data
+    for i, spec in enumerate(clean["layers"]):  # must be plain data, to round-trip through JSON
+        bad = _not_plain(spec, "")
+        if bad is not None:
+            raise ConfigError(f"layer {i}: setting {bad} is not a plain number, string, boolean or list; "
+                              "convert NumPy scalars with int() or float()")
     return clean
+
+
+def _not_plain(value: Any, where: str) -> str | None:
+    """Where ``value`` holds something JSON cannot store (a NumPy integer, an object), else None."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return None
+    if isinstance(value, (list, tuple)):
+        return next((b for k, v in enumerate(value) if (b := _not_plain(v, f"{where}[{k}]"))), None)
+    if isinstance(value, dict):
+        for key, v in value.items():
+            if not isinstance(key, str):
+                return f"name {key!r}"
+            if (b := _not_plain(v, f"{where}.{key}" if where else key)) is not None:
+                return b
+        return None
+    return f"{where or 'value'} = {value!r} ({type(value).__name__})"
+
+
+def _build_layers(specs: list[Any]) -> list[Layer]:
+    """The layers from their specs, naming the layer whose spec is refused."""
+    layers = []
+    for i, spec in enumerate(specs):
+        try:
+            layers.append(build_layer(spec))
+        except ConfigError as exc:
+            raise ConfigError(f"layer {i}: {exc}") from None
+    return layers
 
 
 def _check_shapes(input_shape: tuple[int, ...], layers: list[Layer]) -> list[tuple[int, ...]]:
