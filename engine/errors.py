@@ -20,3 +20,7 @@ class ModelFileError(EBMError):
 
 class BackendError(EBMError):
     """A backend was requested that cannot be used here."""
+
+
+class DataError(EBMError):
+    """A data file that is missing, unreadable, truncated or not what it claims to be."""
