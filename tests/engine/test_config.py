@@ -146,9 +146,9 @@ def test_config_round_trips_through_json(name):
     for a, b in zip(net.state_dict().values(), again.state_dict().values()):
         np.testing.assert_array_equal(a, b)
     x = np.random.default_rng(6).standard_normal((2, *net.input_shape)).astype(np.float32)
-    np.testing.assert_array_equal(again.energy(x), net.energy(x))
+    np.testing.assert_array_equal(again.outputs(x), net.outputs(x))
     other = EnergyNet(json.loads(text), seed=7, xp=np)
-    assert not np.array_equal(other.energy(x), net.energy(x))
+    assert not np.array_equal(other.outputs(x), net.outputs(x))
 
 
 def test_net_keeps_its_own_copy_of_the_config():

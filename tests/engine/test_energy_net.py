@@ -37,7 +37,7 @@ CONV_HEAD = {"input_shape": [1, 5, 6], "layers": [
     {"type": "conv2d", "in_channels": 3, "out_channels": 1, "kernel_size": 3},
     {"type": "softplus"},
 ]}
-CONFIGS = {name: make() for name, make in PRESETS.items()} | {"all_layers": ALL_LAYERS, "conv_head": CONV_HEAD}
+CONFIGS = {name: PRESETS[name]() for name in ("W0", "W1", "W2")} | {"all_layers": ALL_LAYERS, "conv_head": CONV_HEAD}
 BATCH = {"W0": 3, "W1": 2, "W2": 2, "all_layers": 3, "conv_head": 2}
 
 
@@ -218,3 +218,25 @@ def test_same_seed_same_parameters_other_seed_other_parameters():
     for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
         np.testing.assert_array_equal(pa, pb)
         assert not np.array_equal(pa, pc)
+
+
+@pytest.mark.parametrize("last", ["swish", "elu", "softplus", "leaky_relu", "relu", "linear"])
+@pytest.mark.parametrize("param_grads", [False, True])
+def test_changing_the_returned_energies_in_place_leaves_gradients_alone(last, param_grads):
+    """A caller may do ``e -= e.mean()``; the state saved for backward must not be that array."""
+    head = {"type": "linear", "in_features": 1, "out_features": 1} if last == "linear" else {"type": last}
+    config = {"input_shape": [1, 5, 5], "layers": [
+        {"type": "conv2d", "in_channels": 1, "out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1},
+        {"type": "swish"}, {"type": "conv2d", "in_channels": 2, "out_channels": 1, "kernel_size": 3},
+        {"type": "flatten"}, head]}
+    net = EnergyNet(config, seed=14, dtype=np.float64, xp=np)
+    x = np.random.default_rng(15).standard_normal((3, 1, 5, 5))
+    e = net.forward(x, param_grads=param_grads)
+    gx = net.backward(np.ones(3), param_grads=param_grads)
+    grads = [g.copy() for g in net.gradients()] if param_grads else []
+    e = net.forward(x, param_grads=param_grads)
+    e -= 100.0
+    e *= -3.0
+    np.testing.assert_array_equal(net.backward(np.ones(3), param_grads=param_grads), gx)
+    for a, b in zip(net.gradients() if param_grads else [], grads):
+        np.testing.assert_array_equal(a, b)
