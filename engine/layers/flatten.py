@@ -21,7 +21,7 @@ class Flatten(Layer):
             y = x
         else:
             shape = x.shape
-            y = x.transpose(3, 0, 1, 2).reshape(x.shape[3], -1)
+            y = x.transpose(3, 0, 1, 2).reshape(x.shape[3], math.prod(x.shape[:3]))  # sizes: N may be 0
         if save:
             self._saved = ("shape", shape)
         return y

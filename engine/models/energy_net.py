@@ -102,7 +102,7 @@ class EnergyNet:
         for layer in self.layers:
             h = layer.forward(h, save=save, param_grads=param_grads)
         n = x.shape[0]
-        out = h.transpose(3, 0, 1, 2).reshape(n, -1) if h.ndim == 4 else h.reshape(n, -1)
+        out = (h.transpose(3, 0, 1, 2) if h.ndim == 4 else h).reshape(n, self.output_size)  # n may be 0
         # With save, the last layer may keep its output for backward (Swish, ELU do): hand out a
         # copy, so that a caller changing the result in place cannot corrupt the gradients.
         return out.copy() if save else out

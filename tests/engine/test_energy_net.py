@@ -240,3 +240,21 @@ def test_changing_the_returned_energies_in_place_leaves_gradients_alone(last, pa
     np.testing.assert_array_equal(net.backward(np.ones(3), param_grads=param_grads), gx)
     for a, b in zip(net.gradients() if param_grads else [], grads):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_empty_batch(name):
+    """A batch of 0 samples (an empty last batch) gives empty energies and gradients, not a crash."""
+    net = make_net(name)
+    x = np.zeros((0, *net.input_shape))
+    assert net.energy(x).shape == (0,)
+    e, gx = net.energy_and_grad(x)
+    assert e.shape == (0,) and gx.shape == x.shape
+
+
+def test_empty_batch_parameter_gradients_are_zero_for_vector_nets():
+    net = make_net("W0")
+    net.forward(np.zeros((0, 2)))
+    net.backward(np.zeros(0))
+    for g, p in zip(net.gradients(), net.parameters()):
+        assert g.shape == p.shape and not np.any(g)

@@ -180,3 +180,39 @@ def test_conv2d_random_shapes_match_torch(N, C, O, H, W, k, s, p):
     gw, gb = conv.conv2d_backward_params(gyi, col, w.shape, True)
     np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gb, bt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_conv2d_empty_batch_forward_and_input_gradient():
+    w, b = np.ones((2, 3, 3, 3)), np.zeros(2)
+    x = np.zeros(ref.internal_shape(0, 3, 5, 5))
+    y, _ = conv.conv2d_forward(x, w, b, 2, 1)
+    assert y.shape == ref.internal_shape(0, 2, 3, 3)
+    assert conv.conv2d_backward_input(np.zeros(y.shape), w, x.shape, 2, 1).shape == x.shape
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine/ops/conv.py conv2d_backward_params: col.reshape(-1, g2.shape[1]) is ambiguous when the batch "
+    "is empty (g2.shape[1] == 0) and raises ValueError; reshape to (C*kh*kw, -1) i.e. "
+    "math.prod(w_shape[1:]) rows instead"))
+def test_conv2d_empty_batch_parameter_gradient_is_zero():
+    w, b = np.ones((2, 3, 3, 3)), np.zeros(2)
+    x = np.zeros(ref.internal_shape(0, 3, 5, 5))
+    y, col = conv.conv2d_forward(x, w, b, 2, 1)
+    gw, gb = conv.conv2d_backward_params(np.zeros(y.shape), col, w.shape, True)
+    assert gw.shape == w.shape and not np.any(gw)
+    assert gb.shape == (2,) and not np.any(gb)
+
+
+@parameterize(*CONV_CASES[2:6])
+def test_conv2d_backwards_accept_strided_gradients(N, C, H, W, O, k, s, p, bias):
+    """EnergyNet hands the last layer a transposed view as dL/dy; both backwards must read it right."""
+    x, w, b = _data(N, C, H, W, O, k, bias, seed=9)
+    oh, ow = ref.out_size(H, k, s, p), ref.out_size(W, k, s, p)
+    gy = np.random.default_rng(10).standard_normal((N, O, oh, ow))
+    xi = ref.to_internal(x)
+    _, col = conv.conv2d_forward(xi, w, b, s, p)
+    gx = conv.conv2d_backward_input(ref.to_internal_view(gy), w, xi.shape, s, p)
+    np.testing.assert_allclose(ref.from_internal(gx), ref.conv2d_grad_input(gy, w, x.shape, s, p),
+                               rtol=1e-10, atol=1e-12)
+    gw, _ = conv.conv2d_backward_params(ref.to_internal_view(gy), col, w.shape, bias)
+    np.testing.assert_allclose(gw, ref.conv2d_grad_params(gy, x, w.shape, s, p)[0], rtol=1e-10, atol=1e-12)
