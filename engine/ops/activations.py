@@ -1,8 +1,8 @@
 """Elementwise activations: forward returns (y, saved), backward(gy, saved) -> gx.
 
 Each saves the least its backward needs, as arrays its backward can use in
-one multiply where possible. The work runs in place on flat ranges
-(``out=``), split over the cores for large arrays. Python floats only: a
+one multiply where possible. The work runs in place (``out=``) on blocks of
+the first axis, split over the cores for large arrays. Python floats only: a
 NumPy float64 scalar would upcast float32 arrays.
 """
 
@@ -17,17 +17,20 @@ from ._parallel import run_chunks
 
 
 def _elementwise(fn: Callable[..., None], inputs: tuple, n_out: int) -> tuple:
-    """Run fn(*input_slices, *output_slices) over flat ranges; outputs are new arrays."""
+    """Run fn(*input_blocks, *output_blocks) over blocks of the first axis; outputs are new.
+
+    Inputs may be strided views (a conv's output before cropping): each block
+    is a view, so nothing is copied to make them contiguous.
+    """
     xp = get_array_module(inputs[0])
-    inputs = tuple(xp.ascontiguousarray(a) for a in inputs)
-    outs = tuple(xp.empty_like(inputs[0]) for _ in range(n_out))
-    flat = [a.reshape(-1) for a in inputs + outs]
-    size = flat[0].size
+    first = inputs[0]
+    outs = tuple(xp.empty(first.shape, dtype=first.dtype) for _ in range(n_out))
+    arrays = inputs + outs
 
     def work(a: int, b: int) -> None:
-        fn(*(f[a:b] for f in flat))
+        fn(*(arr[a:b] for arr in arrays))
 
-    run_chunks(work, size, size, xp is not np)
+    run_chunks(work, first.shape[0], first.size, xp is not np)
     return outs
 
 

@@ -7,7 +7,9 @@ with no transposes, and every strided copy moves contiguous runs of N samples:
     gw[O, C*k*k]    = gy @ col.T
 im2col/col2im loop over the kh*kw taps with strided slice copies (no loop
 over pixels or samples). Padding is never materialised: each tap copies the
-rows and columns that fall inside the image and zeroes the rest.
+rows and columns that fall inside the image and zeroes the rest. Where the
+col2im scatter is the bottleneck (wide stride-2 layers), the input gradient
+takes the shifted-window path of engine.ops.conv_windows instead.
 """
 
 from __future__ import annotations
@@ -17,22 +19,9 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_array_module
+from . import conv_windows
+from ._geometry import conv_output_size, strided, tap_range
 from ._parallel import run_chunks
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def tap_range(tap: int, padding: int, stride: int, size_in: int, size_out: int) -> tuple[int, int, int]:
-    """Outputs o in [o0, o1) whose tap lands inside the input, at rows h0 + stride*(o - o0)."""
-    o0 = max(0, -((tap - padding) // stride))  # ceil((padding - tap) / stride)
-    o1 = min(size_out, (size_in - 1 - tap + padding) // stride + 1)
-    return o0, max(o0, o1), tap - padding + stride * o0
-
-
-def _in_slice(start: int, count: int, stride: int) -> slice:
-    return slice(start, start + stride * (count - 1) + 1, stride)
 
 
 def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int) -> Any:
@@ -50,7 +39,7 @@ def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int
                 if a1 == a0 or b1 == b0:
                     dst[...] = 0
                     continue
-                dst[:, a0:a1, b0:b1] = x[c0:c1, _in_slice(h0, a1 - a0, stride), _in_slice(w0, b1 - b0, stride)]
+                dst[:, a0:a1, b0:b1] = x[c0:c1, strided(h0, a1 - a0, stride), strided(w0, b1 - b0, stride)]
                 if a0 > 0:
                     dst[:, :a0] = 0
                 if a1 < oh:
@@ -76,7 +65,7 @@ def col2im(col: Any, h: int, w: int, stride: int, padding: int) -> Any:
         for i, (a0, a1, h0) in enumerate(rows):
             for j, (b0, b1, w0) in enumerate(cols):
                 if a1 > a0 and b1 > b0:
-                    out[c0:c1, _in_slice(h0, a1 - a0, stride), _in_slice(w0, b1 - b0, stride)] += \
+                    out[c0:c1, strided(h0, a1 - a0, stride), strided(w0, b1 - b0, stride)] += \
                         col[c0:c1, i, j, a0:a1, b0:b1]
 
     run_chunks(add, C, col.size, xp is not np)
@@ -103,6 +92,8 @@ def conv2d_backward_input(gy: Any, w: Any, in_shape: tuple, stride: int, padding
     xp = get_array_module(gy)
     O, oh, ow, N = gy.shape
     _, C, kh, kw = w.shape
+    if conv_windows.pays_off(C, kh, stride, ow) and xp is np:
+        return conv_windows.backward_input(gy, w, in_shape, stride, padding)
     gcol = xp.matmul(w.reshape(O, -1).T, gy.reshape(O, -1))
     gx = col2im(gcol.reshape(C, kh, kw, oh, ow, N), in_shape[1], in_shape[2], stride, padding)
     assert gx.shape == tuple(in_shape)

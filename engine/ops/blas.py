@@ -1,0 +1,90 @@
+"""C = alpha * A @ B + beta * C on 2-D views, straight to BLAS when possible.
+
+NumPy's matmul cannot accumulate into its output (beta = 1) and copies
+operands whose rows are not packed. The implicit-GEMM convolution needs
+both: it multiplies overlapping row windows of one flat buffer and sums the
+taps in place. On NumPy's bundled OpenBLAS this calls cblas_?gemm through
+ctypes (which releases the GIL) with explicit leading dimensions; anywhere
+else it falls back to matmul plus an add, with the same result.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+from typing import Any
+
+import numpy as np
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _load_cblas() -> dict[np.dtype, Any]:
+    """{dtype: cblas gemm function} from the OpenBLAS NumPy itself uses, or {}."""
+    if os.environ.get("EBM_DIRECT_BLAS", "1") == "0":
+        return {}
+    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libdir, "lib*openblas*.so*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix, int_t in (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
+                                      ("scipy_cblas_", "", ctypes.c_int), ("cblas_", "", ctypes.c_int)):
+            try:
+                fns = {np.dtype(np.float32): getattr(lib, f"{prefix}sgemm{suffix}"),
+                       np.dtype(np.float64): getattr(lib, f"{prefix}dgemm{suffix}")}
+            except AttributeError:
+                continue
+            for dtype, fn in fns.items():
+                real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+                fn.restype = None
+                fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, int_t, int_t, int_t, real,
+                               ctypes.c_void_p, int_t, ctypes.c_void_p, int_t, real, ctypes.c_void_p, int_t]
+            return fns
+    return {}
+
+
+_CBLAS = _load_cblas()
+
+
+def _operand(a: Any) -> tuple[int, int] | None:
+    """(transpose flag, leading dimension) of a 2-D view BLAS can read in place, or None."""
+    item = a.itemsize
+    s0, s1 = a.strides
+    if s1 == item and s0 % item == 0 and s0 // item >= max(1, a.shape[1]):
+        return _NO_TRANS, s0 // item
+    if s0 == item and s1 % item == 0 and s1 // item >= max(1, a.shape[0]):
+        return _TRANS, s1 // item
+    return None
+
+
+def gemm(a: Any, b: Any, out: Any, beta: float = 0.0, alpha: float = 1.0) -> Any:
+    """out = alpha * a @ b + beta * out for a: (M, K), b: (K, N), out: (M, N); returns out."""
+    m, k = a.shape
+    n = b.shape[1]
+    assert b.shape[0] == k and out.shape == (m, n), (a.shape, b.shape, out.shape)
+    fn = _CBLAS.get(out.dtype) if isinstance(out, np.ndarray) else None
+    if fn is not None and a.dtype == b.dtype == out.dtype and m and n and k:
+        pa, pb = _operand(a), _operand(b)
+        if pa is not None and pb is not None and out.strides[1] == out.itemsize:
+            ldc = out.strides[0] // out.itemsize
+            if ldc >= n:
+                fn(_ROW_MAJOR, pa[0], pb[0], m, n, k, alpha, a.ctypes.data, pa[1],
+                   b.ctypes.data, pb[1], beta, out.ctypes.data, ldc)
+                return out
+    prod = a @ b
+    if alpha != 1.0:
+        prod *= alpha
+    if beta == 0.0:
+        out[...] = prod
+    else:
+        if beta != 1.0:
+            out *= beta
+        out += prod
+    return out
+
+
+def has_direct_blas() -> bool:
+    return bool(_CBLAS)
