@@ -1,6 +1,7 @@
-"""Energy networks and their presets."""
+"""Energy networks, the JEM classifier-as-energy, and their presets."""
 
 from .energy_net import EnergyNet
+from .jem import JEM, ClassConditional, JEMLoss
 from .presets import PRESETS
 
-__all__ = ["EnergyNet", "PRESETS"]
+__all__ = ["EnergyNet", "JEM", "ClassConditional", "JEMLoss", "PRESETS"]

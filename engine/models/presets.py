@@ -41,4 +41,28 @@ def short_run_convnet() -> dict[str, Any]:
         conv(256, 512, 4, 2, 1), LRELU, conv(512, 1, 4, 1, 0)]}
 
 
-PRESETS = {"W0": mlp_2d, "W1": mnist_cnn, "W2": short_run_convnet}
+def convnet_small() -> dict[str, Any]:
+    """A small fully convolutional energy for 1x28x28 images (about 24k parameters, a third of W1).
+
+    28 -> 14 -> 7 -> 4 by stride-2 3x3 convs (16, 32, 64 channels, Swish), then a 4x4 conv to one energy.
+    """
+    return {"input_shape": [1, 28, 28], "layers": [
+        conv(1, 16, 3, 2, 1), SWISH, conv(16, 32, 3, 2, 1), SWISH, conv(32, 64, 3, 2, 1), SWISH,
+        conv(64, 1, 4, 1, 0)]}
+
+
+def jem_digits(num_classes: int = 10) -> dict[str, Any]:
+    """A small JEM classifier for 1x28x28 digits: conv stack, flatten, linear to num_classes logits.
+
+    28 (3x3, 16) -> 14 (4x4 s2, 32) -> 7 (4x4 s2, 64) -> 4 (3x3 s2, 64), Swish after each
+    (smooth, so Langevin gets useful input gradients), then 1024 -> 128 -> num_classes.
+    About 210k parameters; use with engine.models.jem.JEM.
+    """
+    return {"input_shape": [1, 28, 28], "layers": [
+        conv(1, 16, 3, 1, 1), SWISH, conv(16, 32, 4, 2, 1), SWISH, conv(32, 64, 4, 2, 1), SWISH,
+        conv(64, 64, 3, 2, 1), SWISH, {"type": "flatten"}, linear(64 * 4 * 4, 128), SWISH,
+        linear(128, num_classes)]}
+
+
+PRESETS = {"W0": mlp_2d, "W1": mnist_cnn, "W2": short_run_convnet, "CONVNET_SMALL": convnet_small,
+           "JEM_DIGITS": jem_digits}
