@@ -14,6 +14,7 @@ takes the shifted-window path of engine.ops.conv_windows instead.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,6 @@ def conv2d_backward_params(gy: Any, col: Any, w_shape: tuple, with_bias: bool) -
     """gy: (O, OH, OW, N), col from the forward -> (gw: w_shape, gb: (O,) or None)."""
     O = gy.shape[0]
     g2 = gy.reshape(O, -1)
-    gw = (g2 @ col.reshape(-1, g2.shape[1]).T).reshape(w_shape)
+    gw = (g2 @ col.reshape(math.prod(w_shape[1:]), g2.shape[1]).T).reshape(w_shape)
     gb = g2.sum(axis=1) if with_bias else None
     return gw, gb

@@ -190,10 +190,6 @@ def test_conv2d_empty_batch_forward_and_input_gradient():
     assert conv.conv2d_backward_input(np.zeros(y.shape), w, x.shape, 2, 1).shape == x.shape
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/ops/conv.py conv2d_backward_params: col.reshape(-1, g2.shape[1]) is ambiguous when the batch "
-    "is empty (g2.shape[1] == 0) and raises ValueError; reshape to (C*kh*kw, -1) i.e. "
-    "math.prod(w_shape[1:]) rows instead"))
 def test_conv2d_empty_batch_parameter_gradient_is_zero():
     w, b = np.ones((2, 3, 3, 3)), np.zeros(2)
     x = np.zeros(ref.internal_shape(0, 3, 5, 5))
