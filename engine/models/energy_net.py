@@ -119,9 +119,14 @@ class EnergyNet:
 
     def backward(self, g_energy: Any, param_grads: bool = True) -> Any:
         """g_energy: dL/dE (N,) -> dL/dx (N, *input_shape); fills layer grads when asked."""
-        g = g_energy.reshape(-1, 1).astype(self.dtype, copy=False)
+        return self.backward_outputs(g_energy.reshape(-1, 1), param_grads)
+
+    def backward_outputs(self, g_out: Any, param_grads: bool = True) -> Any:
+        """g_out: dL/d(outputs) (N, output_size) after a saving forward -> dL/dx (N, *input_shape)."""
+        xp = get_array_module(g_out)
+        g = g_out.astype(self.dtype, copy=False)
         if len(self.shapes[-1]) == 3:  # (N, C*H*W) -> (C, H, W, N)
-            g = g.reshape(-1, *self.shapes[-1]).transpose(1, 2, 3, 0)
+            g = xp.ascontiguousarray(g.reshape(-1, *self.shapes[-1]).transpose(1, 2, 3, 0))
         for layer in reversed(self.layers):
             g = layer.backward(g, param_grads=param_grads)
         return self._from_internal_grad(g)

@@ -188,22 +188,8 @@ class JEM:
     # --- gradients ---------------------------------------------------------------------------
 
     def backward_outputs(self, g_out: Any, param_grads: bool = True) -> Any:
-        """g_out: dL/df (N, K) after ``net.outputs(x, save=True, ...)`` -> dL/dx (N, *input_shape).
-
-        Mirrors EnergyNet.backward for a K-wide output; fills layer grads when
-        asked (which needs the forward with param_grads=True).
-        """
-        xp = get_array_module(g_out)
-        g = g_out.astype(self.net.dtype, copy=False)
-        last = self.net.shapes[-1]
-        if len(last) == 3:  # (N, C*H*W) -> (C, H, W, N)
-            g = xp.ascontiguousarray(g.reshape(-1, *last).transpose(1, 2, 3, 0))
-        for layer in reversed(self.net.layers):
-            g = layer.backward(g, param_grads=param_grads)
-        if g.ndim == 4:  # (C, H, W, N) -> (N, C, H, W)
-            g = xp.ascontiguousarray(g.transpose(3, 0, 1, 2))
-        assert tuple(g.shape[1:]) == self.input_shape
-        return g
+        """g_out: dL/df (N, K) after ``net.outputs(x, save=True, ...)`` -> dL/dx (N, *input_shape)."""
+        return self.net.backward_outputs(g_out, param_grads)
 
     def loss_and_grads(self, x_lab: Any, y: Any, x_pos: Any, x_neg: Any, alpha: float = 0.0,
                        gen_weight: float = 1.0) -> JEMLoss:
