@@ -23,7 +23,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from . import backend
 from .errors import ConfigError, EBMError
-from .models.io import atomic_write_bytes
+from .fileio import atomic_write_bytes
 
 DEFAULT_GRID_RESOLUTION = 512
 Box = Sequence[float] | Sequence[Sequence[float]]

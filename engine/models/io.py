@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from safetensors.numpy import save as st_save
 
 from ..backend import to_numpy
 from ..errors import ConfigError, ModelFileError
+from ..fileio import atomic_write_bytes
 from .energy_net import EnergyNet
 
 FORMAT = "ebm-studio-model"
@@ -57,39 +57,6 @@ def save_model(path: str | os.PathLike[str], net: EnergyNet) -> Path:
         raise ModelFileError(f"could not write the model file {path}: {exc.strerror or exc}; "
                              f"check that the folder exists, is writable and has free space") from exc
     return path
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable where the platform allows it (POSIX); best effort."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_model(path: str | os.PathLike[str], xp: Any = None) -> EnergyNet:
