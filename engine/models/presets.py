@@ -64,5 +64,7 @@ def jem_digits(num_classes: int = 10) -> dict[str, Any]:
         linear(128, num_classes)]}
 
 
-PRESETS = {"W0": mlp_2d, "W1": mnist_cnn, "W2": short_run_convnet, "CONVNET_SMALL": convnet_small,
-           "JEM_DIGITS": jem_digits}
+PRESETS = {"mlp_2d": mlp_2d, "mnist_cnn": mnist_cnn, "short_run_convnet": short_run_convnet,
+           "convnet_small": convnet_small, "jem_digits": jem_digits,
+           # the benchmark workloads of shared/DESIGN.md under their short names
+           "W0": mlp_2d, "W1": mnist_cnn, "W2": short_run_convnet}

@@ -269,16 +269,17 @@ class SGD(Optimizer):
         p -= tmp
 
 
-def clip_grad_norm(grads: Sequence[Any], max_norm: float, eps: float = 1e-6) -> float:
+def clip_grad_norm(grads: Sequence[Any], max_norm: float | None, eps: float = 1e-6) -> float:
     """Scale ``grads`` in place so that their global L2 norm is at most ``max_norm``.
 
     As ``torch.nn.utils.clip_grad_norm_``: total = sqrt(sum of every squared
     entry); if total > max_norm, every gradient is multiplied by
     max_norm / (total + eps). Returns the total norm before clipping (a Python
     float; NaN or inf when a gradient is not finite, which leaves the gradients
-    unscaled so the caller can detect the divergence).
+    unscaled so the caller can detect the divergence). max_norm None only measures.
     """
-    max_norm = real("clip_grad_norm", "max_norm", max_norm, low=0.0, low_open=True)
+    if max_norm is not None:
+        max_norm = real("clip_grad_norm", "max_norm", max_norm, low=0.0, low_open=True)
     grads = list(grads)
     if not grads:
         return 0.0
@@ -286,7 +287,7 @@ def clip_grad_norm(grads: Sequence[Any], max_norm: float, eps: float = 1e-6) -> 
     # One reduction per array, one host transfer for all of them.
     norms = xp.stack([xp.linalg.norm(g.reshape(-1)).astype(xp.float64) for g in grads])
     total = float(xp.sqrt(xp.sum(norms * norms)))
-    if not math.isfinite(total):
+    if max_norm is None or not math.isfinite(total):
         return total
     coef = max_norm / (total + eps)
     if coef < 1.0:

@@ -190,12 +190,12 @@ def test_accuracy_on_a_separable_toy():
 
 
 def test_presets_build_and_run():
-    jem = JEM(PRESETS["JEM_DIGITS"](), seed=0)
+    jem = JEM(PRESETS["jem_digits"](), seed=0)
     assert jem.num_classes == 10 and jem.input_shape == (1, 28, 28)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 28, 28)).astype(np.float32)
     e, g = jem.energy_and_grad(x, 3)
     assert e.shape == (2,) and g.shape == x.shape and g.dtype == np.float32 and np.isfinite(g).all()
-    net = EnergyNet(PRESETS["CONVNET_SMALL"](), seed=0)
+    net = EnergyNet(PRESETS["convnet_small"](), seed=0)
     assert net.output_size == 1 and net.num_parameters() < EnergyNet(PRESETS["W1"]()).num_parameters()
     e, g = net.energy_and_grad(x)
     assert e.shape == (2,) and g.shape == x.shape

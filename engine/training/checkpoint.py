@@ -1,0 +1,69 @@
+"""Checkpoints: everything a run needs to continue exactly, in one safetensors file.
+
+Tensors: model state ("model/<name>"), optimizer buffers ("optim/<buffer>/<i>"),
+replay buffer ("buffer/samples", "buffer/valid"). Metadata (JSON strings):
+iteration, random-generator state, optimizer scalars, buffer layout and the
+learning curves so far. Written atomically; a run keeps the newest few.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save as st_save
+
+from ..errors import ModelFileError
+from ..fileio import atomic_write_bytes
+
+FORMAT = "ebm-studio-checkpoint"
+_NAME = re.compile(r"^ckpt-(\d{8})\.safetensors$")
+
+
+def checkpoint_path(folder: Path, iteration: int) -> Path:
+    return folder / f"ckpt-{iteration:08d}.safetensors"
+
+
+def write_checkpoint(path: Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Atomically write host arrays plus JSON-able metadata."""
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    header = {"format": FORMAT, **{k: json.dumps(v) for k, v in meta.items()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, st_save(arrays, metadata=header))
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(tensors, metadata); ModelFileError for a file that is not a complete checkpoint."""
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            header = f.metadata() or {}
+            if header.get("format") != FORMAT:
+                raise ModelFileError(f"{path} is not an EBM Studio checkpoint")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"checkpoint {path} is unreadable ({exc}); it may be truncated") from None
+    try:
+        meta = {k: json.loads(v) for k, v in header.items() if k != "format"}
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"checkpoint {path} has corrupt metadata ({exc})") from None
+    return tensors, meta
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoint files in the folder, oldest first."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _NAME.match(p.name))
+
+
+def prune(folder: Path, keep: int) -> None:
+    for old in list_checkpoints(folder)[:-keep]:
+        try:
+            os.unlink(old)
+        except OSError:
+            pass

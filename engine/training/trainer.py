@@ -1,0 +1,297 @@
+"""The training loop: MCMC maximum likelihood, one small report per iteration.
+
+    for report in Trainer(config, run_dir).run():
+        ...   # print it, plot it; call trainer.request_stop() to end early
+
+Each iteration draws chain starts from the replay buffer, runs the sampler on
+the current model (negatives), and moves the parameters to lower the energy
+of a data batch (positives) and raise that of the negatives:
+    L = mean E(x+) - mean E(x-) + alpha (mean E(x+)^2 + mean E(x-)^2)
+(JEM adds the classifier's cross-entropy). The loop checks every iteration
+for divergence, writes checkpoints every ``checkpoint_every`` iterations and
+at the end, and a run restarted from its folder continues exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .. import backend
+from ..errors import ConfigError, EBMError
+from ..fileio import atomic_write_text
+from ..metrics import CurveLog, grid_kl, heldout_nll, mmd2, true_nll
+from ..models.io import save_model
+from ..models.jem import JEM
+from . import checkpoint as ckpt
+from .config import ExperimentConfig, dumps_config
+from .factory import Data, build_buffer, build_data, build_model, build_sampler
+from .loss import contrastive_loss
+from .optimizers import clip_grad_norm, make_optimizer
+from .report import Report
+from .schedules import make_schedule
+
+KEEP_CHECKPOINTS = 3
+N_REPORT_SAMPLES = 64
+
+
+class DivergenceError(EBMError):
+    """Training blew up; the message says which quantity went where and what to try."""
+
+
+class Trainer:
+    def __init__(self, config: ExperimentConfig, run_dir: str | Path | None = None, resume: bool = False,
+                 data: Data | None = None):
+        self.config = config
+        t = config.train
+        self.backend_info = backend.set_backend(None if t.backend == "auto" else t.backend)
+        self.xp = backend.xp()
+        self.dtype = np.dtype(t.dtype)
+        self.data = data if data is not None else build_data(config)
+        self.model = build_model(config.model, self.data.input_shape, t.seed, self.dtype)
+        if isinstance(self.model, JEM) and self.data.train_y is None:
+            raise ConfigError(f"model.kind = 'jem' needs labelled data, and {self.data.name} has no labels")
+        self.sampler = build_sampler(config.sampler)
+        self.buffer = build_buffer(config.buffer, self.data, self.dtype, self.xp)
+        self.optimizer = make_optimizer(t.optimizer, self.model.parameters(), lr=self._schedule(t.lr),
+                                        betas=tuple(t.betas), weight_decay=t.weight_decay)
+        self.rng = backend.make_rng(t.seed)
+        self.train_x = self.xp.asarray(self.data.train_x, dtype=self.dtype)
+        self.train_y = None if self.data.train_y is None else self.xp.asarray(self.data.train_y)
+        self.iteration = 0
+        self.curves = CurveLog()
+        self.last_samples: np.ndarray | None = None
+        self._stop = threading.Event()
+        self._good_checkpoint: Path | None = None
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.run_dir is not None:
+            self._open_run_dir(resume)
+
+    # --- the loop -----------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to end after the current iteration (thread-safe)."""
+        self._stop.set()
+
+    def run(self, iterations: int | None = None) -> Iterator[Report]:
+        """Yield one Report per iteration until ``train.iterations`` (or ``iterations`` more) or a stop."""
+        self._stop.clear()
+        end = self.config.train.iterations if iterations is None else self.iteration + iterations
+        try:
+            while self.iteration < end and not self._stop.is_set():
+                yield self.step()
+        finally:
+            if self.run_dir is not None and self.iteration > 0:
+                self.save()
+
+    def step(self) -> Report:
+        """One iteration: sample negatives, update the parameters, check, maybe evaluate/save."""
+        t = self.config.train
+        start = time.perf_counter()
+        x_pos, y_pos = self._data_batch(t.batch_size)
+        x_neg, acceptance = self._negatives(t.batch_size)
+        self.model.power_iteration()
+        if isinstance(self.model, JEM):
+            out = self.model.loss_and_grads(x_pos, y_pos, x_pos, x_neg, alpha=t.alpha, gen_weight=t.jem_gen_weight)
+            loss, e_pos, e_neg, accuracy = out.total, out.energy_pos, out.energy_neg, out.accuracy
+        else:
+            b = x_pos.shape[0]
+            e = self.model.forward(self.xp.concatenate([x_pos, x_neg]), param_grads=True)
+            loss, g_pos, g_neg = contrastive_loss(e[:b], e[b:], t.alpha)
+            self.model.backward(self.xp.concatenate([g_pos, g_neg]), param_grads=True)
+            e_pos, e_neg, accuracy = float(e[:b].mean()), float(e[b:].mean()), None
+        grads = self.model.gradients()
+        grad_norm = clip_grad_norm(grads, t.grad_clip or None)
+        problem = self._divergence(loss, e_pos, e_neg, grad_norm)
+        if problem:
+            return self._diverged(problem, start)
+        lr = self.optimizer.step(grads)
+        self.iteration += 1
+        return self._finish_iteration(loss, e_pos, e_neg, grad_norm, lr, acceptance, accuracy, start, x_neg)
+
+    # --- pieces of an iteration -----------------------------------------------------
+
+    def _schedule(self, lr: float) -> Any:
+        t = self.config.train
+        if t.schedule == "step":
+            return make_schedule("step", lr=lr, step_size=max(1, t.iterations // 3), gamma=0.3)
+        if t.schedule == "cosine":
+            return make_schedule("cosine", lr=lr, total_steps=t.iterations, min_lr=lr * 0.01)
+        return lr
+
+    def _data_batch(self, n: int) -> tuple[Any, Any]:
+        idx = self.rng.integers(0, self.train_x.shape[0], size=n)
+        return self.train_x[idx], (None if self.train_y is None else self.train_y[idx])
+
+    def _negatives(self, n: int) -> tuple[Any, float | None]:
+        if self.buffer is not None:
+            x0, idx = self.buffer.sample(n, self.rng, data=self.train_x)
+        else:
+            lo, hi = self.data.value_range
+            x0 = self.rng.uniform(lo, hi, size=(n, *self.data.input_shape)).astype(self.dtype)
+        result = self.sampler.run(self.model, x0, self.rng)
+        if self.buffer is not None:
+            self.buffer.push(result.x, idx)
+        return result.x, result.acceptance
+
+    def _divergence(self, loss: float, e_pos: float, e_neg: float, grad_norm: float) -> str:
+        limit = self.config.train.max_energy
+        for name, value in (("the loss", loss), ("E(x+)", e_pos), ("E(x-)", e_neg), ("the gradient norm", grad_norm)):
+            if not math.isfinite(value):
+                return f"{name} became {value}"
+        for name, value in (("E(x+)", e_pos), ("E(x-)", e_neg)):
+            if abs(value) > limit:
+                return f"{name} reached {value:.3g} (limit train.max_energy = {limit:g})"
+        return ""
+
+    def _diverged(self, problem: str, start: float) -> Report:
+        it = self.iteration + 1
+        advice = ("try a smaller sampler.step_size or train.lr, a larger train.alpha, or gradient clipping "
+                  "(sampler.clip_grad, train.grad_clip)")
+        if self.config.train.on_divergence == "rollback" and self._good_checkpoint is not None:
+            self._load_checkpoint(self._good_checkpoint)
+            self._halve_steps()
+            message = (f"training diverged at iteration {it}: {problem}; rolled back to iteration "
+                       f"{self.iteration} and halved the learning rate and the sampler step "
+                       f"(now lr {self.optimizer.lr:.3g}, step {self.sampler.step_size:.3g})")
+            return Report(self.iteration, math.nan, math.nan, math.nan, math.nan, self.optimizer.lr,
+                          time.perf_counter() - start, message=message)
+        where = "" if self._good_checkpoint is None else f"; the last good checkpoint is {self._good_checkpoint}"
+        raise DivergenceError(f"training diverged at iteration {it}: {problem}. To fix it, {advice}{where}.")
+
+    def _halve_steps(self) -> None:
+        self.optimizer.set_lr(self.optimizer.lr * 0.5)
+        s = self.sampler
+        self.sampler = type(s)(**{**s.__dict__, "step_size": s.step_size * 0.5})
+
+    def _finish_iteration(self, loss: float, e_pos: float, e_neg: float, grad_norm: float, lr: float,
+                          acceptance: float | None, accuracy: float | None, start: float, x_neg: Any) -> Report:
+        t = self.config.train
+        it = self.iteration
+        samples = None
+        if it % t.samples_every == 0 or it == t.iterations:
+            samples = backend.to_numpy(x_neg[:N_REPORT_SAMPLES]).copy()
+            self.last_samples = samples
+        metrics = self.evaluate() if it % t.eval_every == 0 or it == t.iterations else {}
+        message = ""
+        if self.run_dir is not None and it % t.checkpoint_every == 0:
+            self.save_checkpoint()
+            message = f"checkpoint saved at iteration {it}"
+        report = Report(it, loss, e_pos, e_neg, grad_norm, lr, time.perf_counter() - start,
+                        acceptance=acceptance, accuracy=accuracy, metrics=metrics, samples=samples, message=message)
+        self.curves.append(it, {k: v for k, v in report.scalars().items() if k not in ("iteration", "message")})
+        return report
+
+    # --- evaluation -------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation metrics: 2D exact NLL/KL on a grid; images: MMD of buffer samples; JEM accuracy."""
+        d = self.data
+        out: dict[str, float] = {}
+        val = d.val_x[:2000]
+        if len(val) == 0:
+            return out
+        if isinstance(self.model, JEM) and d.val_y is not None:
+            out["accuracy"] = self.model.accuracy(self.xp.asarray(d.val_x, dtype=self.dtype), self.xp.asarray(d.val_y))
+        if d.box is not None:
+            out["nll"] = heldout_nll(self.model, self.xp.asarray(val, dtype=self.dtype), d.box, resolution=256)
+            if d.log_prob is not None:
+                out["true_nll"] = true_nll(d.log_prob, val)
+                out["kl"] = grid_kl(d.log_prob, self.model, d.box, resolution=256)
+        if self.buffer is not None:
+            fake = self.buffer.samples()[:500]
+            out["mmd"] = mmd2(backend.to_numpy(fake), val[:500])
+        return out
+
+    # --- files ------------------------------------------------------------------------
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / "checkpoints"
+
+    def _open_run_dir(self, resume: bool) -> None:
+        assert self.run_dir is not None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        existing = ckpt.list_checkpoints(self.checkpoint_dir)
+        if resume:
+            for path in reversed(existing):  # newest intact checkpoint wins
+                try:
+                    self._load_checkpoint(path)
+                    return
+                except EBMError:
+                    continue
+        elif existing:
+            raise ConfigError(f"{self.run_dir} already holds a run: resume it, or choose a new folder")
+        atomic_write_text(self.run_dir / "config.toml", dumps_config(self.config))
+
+    def save_checkpoint(self) -> Path:
+        tensors: dict[str, np.ndarray] = {}
+        for name, value in self.model.state_dict().items():
+            tensors[f"model/{name}"] = backend.to_numpy(value)
+        opt = self.optimizer.state_dict()
+        for name, arrays in opt.pop("buffers").items():
+            for i, a in enumerate(arrays):
+                tensors[f"optim/{name}/{i}"] = a
+        meta: dict[str, Any] = {"iteration": self.iteration, "optimizer": opt, "rng": _rng_state(self.rng),
+                                "curves": self.curves.to_csv(), "sampler_step": self.sampler.step_size}
+        if self.buffer is not None:
+            b = self.buffer.state_dict()
+            tensors["buffer/samples"], tensors["buffer/valid"] = b.pop("samples"), b.pop("valid")
+            meta["buffer"] = b
+        path = ckpt.checkpoint_path(self.checkpoint_dir, self.iteration)
+        ckpt.write_checkpoint(path, tensors, meta)
+        ckpt.prune(self.checkpoint_dir, KEEP_CHECKPOINTS)
+        self._good_checkpoint = path
+        return path
+
+    def _load_checkpoint(self, path: Path) -> None:
+        tensors, meta = ckpt.read_checkpoint(path)
+        model_state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+        self.model.load_state_dict(model_state)
+        opt = dict(meta["optimizer"])
+        buffers: dict[str, list[np.ndarray]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim/"):
+                _, name, i = key.split("/")
+                buffers.setdefault(name, []).append((int(i), value))
+        opt["buffers"] = {name: [v for _, v in sorted(items, key=lambda p: p[0])] for name, items in buffers.items()}
+        self.optimizer.load_state_dict(opt)
+        if self.buffer is not None and "buffer" in meta:
+            self.buffer.load_state_dict({**meta["buffer"], "samples": tensors["buffer/samples"],
+                                         "valid": tensors["buffer/valid"]})
+        _set_rng_state(self.rng, meta["rng"])
+        self.curves = CurveLog.from_csv(meta["curves"], source=str(path)) if meta.get("curves") else CurveLog()
+        if "sampler_step" in meta and meta["sampler_step"] != self.sampler.step_size:
+            s = self.sampler
+            self.sampler = type(s)(**{**s.__dict__, "step_size": meta["sampler_step"]})
+        self.iteration = int(meta["iteration"])
+        self._good_checkpoint = path
+
+    def save(self) -> None:
+        """Checkpoint plus the files a user opens: model, metrics, last samples."""
+        assert self.run_dir is not None
+        self.save_checkpoint()
+        net = self.model.net if isinstance(self.model, JEM) else self.model
+        save_model(self.run_dir / "model.safetensors", net)
+        atomic_write_text(self.run_dir / "model.json", net.to_json())
+        self.curves.write_csv(self.run_dir / "metrics.csv")
+        if self.last_samples is not None:
+            from ..export import save_samples_npy  # noqa: PLC0415
+
+            save_samples_npy(self.last_samples, self.run_dir / "samples.npy")
+
+
+def _rng_state(rng: Any) -> Any:
+    bit_gen = getattr(rng, "bit_generator", None)
+    return bit_gen.state if bit_gen is not None and isinstance(bit_gen.state, dict) else None
+
+
+def _set_rng_state(rng: Any, state: Any) -> None:
+    if state is not None:
+        rng.bit_generator.state = state
