@@ -9,6 +9,7 @@ network converts at its two ends.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 from typing import Any, Iterator
@@ -19,6 +20,10 @@ from ..backend import DEFAULT_DTYPE, get_array_module, xp as active_xp
 from ..errors import ConfigError
 from ..layers import Layer, build_layer
 from ..layers.parametric import WeightLayer
+from ..ops import _parallel
+
+# Split a batch over the cores when each part's largest activation has this many elements.
+SPLIT_MIN_ELEMENTS = 1 << 17
 
 
 class EnergyNet:
@@ -31,6 +36,8 @@ class EnergyNet:
         self.output_size = math.prod(self.shapes[-1])
         self.dtype = np.dtype(dtype)
         self.xp = xp if xp is not None else active_xp()
+        self._replicas: list[list[Layer]] = []  # see _replica_stacks
+        self._saved_split: list[slice] | None = None  # batch parts of the last saving forward
         rng = np.random.default_rng(seed)  # host-side init: identical on every backend
         for layer in self.layers:
             layer.init_params(rng, self.xp, self.dtype)
@@ -97,15 +104,53 @@ class EnergyNet:
         return xp.ascontiguousarray(g.transpose(3, 0, 1, 2)) if g.ndim == 4 else g
 
     def outputs(self, x: Any, save: bool = False, param_grads: bool = False) -> Any:
-        """x: (N, *input_shape) -> raw outputs (N, output_size)."""
-        h = self._to_internal(x)
-        for layer in self.layers:
-            h = layer.forward(h, save=save, param_grads=param_grads)
-        n = x.shape[0]
-        out = (h.transpose(3, 0, 1, 2) if h.ndim == 4 else h).reshape(n, self.output_size)  # n may be 0
+        """x: (N, *input_shape) -> raw outputs (N, output_size).
+
+        On the CPU a large batch is split over the cores, each part run by its
+        own copy of the layers (sharing the parameters), see :meth:`_split_of`.
+        """
+        parts = self._split_of(x.shape[0])
+        if save:
+            self._saved_split = parts
+        if parts is None:
+            out = self._forward_layers(self.layers, x, save, param_grads)
+        else:
+            stacks = [self.layers, *self._replica_stacks(len(parts) - 1)]
+            outs = _parallel.run_split([functools.partial(self._forward_layers, stack, x[part], save, param_grads)
+                                        for stack, part in zip(stacks, parts)])
+            return self.xp.concatenate(outs)
         # With save, the last layer may keep its output for backward (Swish, ELU do): hand out a
         # copy, so that a caller changing the result in place cannot corrupt the gradients.
         return out.copy() if save else out
+
+    def _forward_layers(self, layers: list[Layer], x: Any, save: bool, param_grads: bool) -> Any:
+        h = self._to_internal(x)
+        for layer in layers:
+            h = layer.forward(h, save=save, param_grads=param_grads)
+        return (h.transpose(3, 0, 1, 2) if h.ndim == 4 else h).reshape(x.shape[0], self.output_size)
+
+    def _split_of(self, n: int) -> list[slice] | None:
+        """Batch parts, one per core, when the work is worth it (NumPy only), else None.
+
+        Splitting pays when each part's activations are large (measured: W1, W2 gain,
+        W0's 128-wide MLP loses to the GIL); below that one thread (with BLAS's own
+        threads) wins.
+        """
+        k = _parallel.workers()
+        if self.xp is not np or k < 2 or n < 2 * k or not _parallel.can_split():
+            return None
+        if max(math.prod(s) for s in self.shapes) * n // k < SPLIT_MIN_ELEMENTS:
+            return None
+        return [slice(n * i // k, n * (i + 1) // k) for i in range(k)]
+
+    def _replica_stacks(self, count: int) -> list[list[Layer]]:
+        """Extra layer stacks sharing this net's parameter and buffer arrays (own saved state, grads)."""
+        while len(self._replicas) < count:
+            stack = [build_layer(spec) for spec in self.config["layers"]]
+            for mine, theirs in zip(self.layers, stack):
+                theirs.params, theirs.buffers = mine.params, mine.buffers
+            self._replicas.append(stack)
+        return self._replicas[:count]
 
     def energy(self, x: Any) -> Any:
         """E(x): (N,), nothing saved for backward."""
@@ -123,11 +168,25 @@ class EnergyNet:
 
     def backward_outputs(self, g_out: Any, param_grads: bool = True) -> Any:
         """g_out: dL/d(outputs) (N, output_size) after a saving forward -> dL/dx (N, *input_shape)."""
-        xp = get_array_module(g_out)
-        g = g_out.astype(self.dtype, copy=False)
+        g_out = g_out.astype(self.dtype, copy=False)
+        parts, self._saved_split = self._saved_split, None
+        if parts is None:
+            return self._backward_layers(self.layers, g_out, param_grads)
+        stacks = [self.layers, *self._replica_stacks(len(parts) - 1)]
+        gxs = _parallel.run_split([functools.partial(self._backward_layers, stack, g_out[part], param_grads)
+                                   for stack, part in zip(stacks, parts)])
+        if param_grads:  # each part saw part of the batch: the gradient is the sum
+            for i, layer in enumerate(self.layers):
+                for key, g in layer.grads.items():
+                    for stack in stacks[1:]:
+                        g += stack[i].grads[key]
+        return self.xp.concatenate(gxs)
+
+    def _backward_layers(self, layers: list[Layer], g: Any, param_grads: bool) -> Any:
+        xp = get_array_module(g)
         if len(self.shapes[-1]) == 3:  # (N, C*H*W) -> (C, H, W, N)
             g = xp.ascontiguousarray(g.reshape(-1, *self.shapes[-1]).transpose(1, 2, 3, 0))
-        for layer in reversed(self.layers):
+        for layer in reversed(layers):
             g = layer.backward(g, param_grads=param_grads)
         return self._from_internal_grad(g)
 

@@ -20,30 +20,58 @@ import numpy as np
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
-def _load_cblas() -> dict[np.dtype, Any]:
-    """{dtype: cblas gemm function} from the OpenBLAS NumPy itself uses, or {}."""
-    if os.environ.get("EBM_DIRECT_BLAS", "1") == "0":
-        return {}
+def _numpy_openblas() -> Any:
+    """The OpenBLAS library bundled with NumPy's wheel, or None."""
     libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
     for path in sorted(glob.glob(os.path.join(libdir, "lib*openblas*.so*"))):
         try:
-            lib = ctypes.CDLL(path)
+            return ctypes.CDLL(path)
         except OSError:
             continue
-        for prefix, suffix, int_t in (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
-                                      ("scipy_cblas_", "", ctypes.c_int), ("cblas_", "", ctypes.c_int)):
-            try:
-                fns = {np.dtype(np.float32): getattr(lib, f"{prefix}sgemm{suffix}"),
-                       np.dtype(np.float64): getattr(lib, f"{prefix}dgemm{suffix}")}
-            except AttributeError:
-                continue
-            for dtype, fn in fns.items():
-                real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
-                fn.restype = None
-                fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, int_t, int_t, int_t, real,
-                               ctypes.c_void_p, int_t, ctypes.c_void_p, int_t, real, ctypes.c_void_p, int_t]
-            return fns
+    return None
+
+
+_LIB = _numpy_openblas()
+
+
+def _load_cblas() -> dict[np.dtype, Any]:
+    """{dtype: cblas gemm function} from the OpenBLAS NumPy itself uses, or {}."""
+    lib = _LIB
+    if os.environ.get("EBM_DIRECT_BLAS", "1") == "0" or lib is None:
+        return {}
+    for prefix, suffix, int_t in (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
+                                  ("scipy_cblas_", "", ctypes.c_int), ("cblas_", "", ctypes.c_int)):
+        try:
+            fns = {np.dtype(np.float32): getattr(lib, f"{prefix}sgemm{suffix}"),
+                   np.dtype(np.float64): getattr(lib, f"{prefix}dgemm{suffix}")}
+        except AttributeError:
+            continue
+        for dtype, fn in fns.items():
+            real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+            fn.restype = None
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, int_t, int_t, int_t, real,
+                           ctypes.c_void_p, int_t, ctypes.c_void_p, int_t, real, ctypes.c_void_p, int_t]
+        return fns
     return {}
+
+
+def _load_thread_setter() -> Any:
+    fn = getattr(_LIB, "openblas_set_num_threads_local", None) if _LIB is not None else None
+    if fn is not None:
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn
+
+
+_SET_LOCAL_THREADS = _load_thread_setter()
+
+
+def has_local_threads() -> bool:
+    return _SET_LOCAL_THREADS is not None
+
+
+def set_local_threads(n: int) -> int | None:
+    """BLAS threads for calls from this thread only; returns the previous count (None: unsupported)."""
+    return None if _SET_LOCAL_THREADS is None else int(_SET_LOCAL_THREADS(int(n)))
 
 
 _CBLAS = _load_cblas()

@@ -1,0 +1,40 @@
+"""Splitting a batch over the cores gives the same energies and gradients as one pass."""
+
+import numpy as np
+import pytest
+
+import engine.models.energy_net as energy_net
+from engine.models import PRESETS, EnergyNet
+from engine.ops import _parallel
+
+
+@pytest.mark.parametrize("name, batch", [("W0", 40), ("W1", 12), ("W2", 6), ("convnet_small", 9)])
+def test_split_batches_match_the_single_pass(monkeypatch, name, batch):
+    if not _parallel.can_split():
+        pytest.skip("needs 2+ cores and per-thread BLAS threads")
+    net = EnergyNet(PRESETS[name](), seed=3, dtype=np.float64)
+    x = np.random.default_rng(1).uniform(-1, 1, (batch, *net.input_shape))
+    g_out = np.linspace(-1.0, 1.0, batch)
+
+    def run() -> tuple:
+        e, gx = net.energy_and_grad(x)
+        net.forward(x, param_grads=True)
+        gx_loss = net.backward(g_out, param_grads=True)
+        return e, gx, gx_loss, [g.copy() for g in net.gradients()]
+
+    monkeypatch.setattr(energy_net, "SPLIT_MIN_ELEMENTS", 1 << 60)
+    single = run()
+    assert net._split_of(batch) is None
+    monkeypatch.setattr(energy_net, "SPLIT_MIN_ELEMENTS", 1)
+    assert net._split_of(batch) is not None
+    split = run()
+    for a, b in zip(single[:3], split[:3]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+    for a, b in zip(single[3], split[3]):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)
+
+
+def test_small_batches_and_small_nets_are_not_split():
+    net = EnergyNet(PRESETS["W0"](), seed=0)
+    assert net._split_of(3) is None  # fewer samples than 2 per core
+    assert net._split_of(100) is None  # 128-wide activations: not worth a thread
