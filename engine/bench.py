@@ -84,7 +84,7 @@ class OurIteration:
         e = self.net.forward(self.xp.concatenate([self.x_pos, self.x_neg]), param_grads=True)
         b = self.w.batch
         _, g_pos, g_neg = contrastive_loss(e[:b], e[b:], ALPHA)
-        self.net.backward(self.xp.concatenate([g_pos, g_neg]), param_grads=True)
+        self.net.backward(self.xp.concatenate([g_pos, g_neg]), param_grads=True, input_grad=False)
         self.opt.step(self.net.gradients())
 
 

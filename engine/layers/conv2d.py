@@ -21,6 +21,8 @@ class Conv2d(WeightLayer):
         for key in ("in_channels", "out_channels", "kernel_size", "stride"):
             positive_int(self.kind, key, c[key])
         positive_int(self.kind, "padding", c["padding"], minimum=0)
+        self._col_buffer: Any = None  # im2col workspace of non-training passes
+        self._col_key: tuple | None = None
 
     def _weight_shape(self) -> tuple[int, ...]:
         c = self.config
@@ -47,12 +49,17 @@ class Conv2d(WeightLayer):
         """x: (C, H, W, N) -> (O, OH, OW, N)."""
         c = self.config
         w, sigma = self.effective_weight()
-        y, col = conv.conv2d_forward(x, w, self.params.get("bias"), c["stride"], c["padding"])
+        # The Langevin loop repeats the same shapes: reuse the col buffer unless backward keeps it.
+        reuse = self._col_buffer if not param_grads and self._col_key == x.shape else None
+        y, col = conv.conv2d_forward(x, w, self.params.get("bias"), c["stride"], c["padding"], reuse)
+        if not param_grads:
+            self._col_buffer, self._col_key = col, x.shape
         if save:
             self._saved = (x.shape, w, sigma, col if param_grads else None)
         return y
 
-    def backward(self, gy: Any, param_grads: bool = False) -> Any:
+    def backward(self, gy: Any, param_grads: bool = False, input_grad: bool = True) -> Any:
+        """dL/dx, or None when input_grad is False (the first layer of a training step)."""
         c = self.config
         in_shape, w, sigma, col = self._take_saved()
         if param_grads:
@@ -60,4 +67,6 @@ class Conv2d(WeightLayer):
                 raise RuntimeError("conv2d: parameter gradients need forward(param_grads=True)")
             gw, gb = conv.conv2d_backward_params(gy, col, w.shape, c["bias"])
             self._set_grads(gw, gb, sigma)
+        if not input_grad:
+            return None
         return conv.conv2d_backward_input(gy, w, in_shape, c["stride"], c["padding"])

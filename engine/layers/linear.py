@@ -41,12 +41,12 @@ class Linear(WeightLayer):
             self._saved = (w, sigma, x if param_grads else None)
         return y
 
-    def backward(self, gy: Any, param_grads: bool = False) -> Any:
+    def backward(self, gy: Any, param_grads: bool = False, input_grad: bool = True) -> Any:
+        """dL/dx, or None when input_grad is False (the first layer of a training step)."""
         w, sigma, x = self._take_saved()
         if param_grads:
             if x is None:
                 raise RuntimeError("linear: parameter gradients need forward(param_grads=True)")
             gw, gb = dense.linear_backward_params(gy, x, self.config["bias"])
             self._set_grads(gw, gb, sigma)
-        gx = dense.linear_backward_input(gy, w)
-        return gx
+        return dense.linear_backward_input(gy, w) if input_grad else None

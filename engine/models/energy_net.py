@@ -162,33 +162,40 @@ class EnergyNet:
         self._require_scalar_output()
         return self.outputs(x, save=True, param_grads=param_grads)[:, 0]
 
-    def backward(self, g_energy: Any, param_grads: bool = True) -> Any:
-        """g_energy: dL/dE (N,) -> dL/dx (N, *input_shape); fills layer grads when asked."""
-        return self.backward_outputs(g_energy.reshape(-1, 1), param_grads)
+    def backward(self, g_energy: Any, param_grads: bool = True, input_grad: bool = True) -> Any:
+        """g_energy: dL/dE (N,) -> dL/dx (N, *input_shape); fills layer grads when asked.
 
-    def backward_outputs(self, g_out: Any, param_grads: bool = True) -> Any:
+        input_grad=False skips dL/dx where the first layer allows (a training step
+        needs only the parameter gradients) and may return None.
+        """
+        return self.backward_outputs(g_energy.reshape(-1, 1), param_grads, input_grad)
+
+    def backward_outputs(self, g_out: Any, param_grads: bool = True, input_grad: bool = True) -> Any:
         """g_out: dL/d(outputs) (N, output_size) after a saving forward -> dL/dx (N, *input_shape)."""
         g_out = g_out.astype(self.dtype, copy=False)
         parts, self._saved_split = self._saved_split, None
         if parts is None:
-            return self._backward_layers(self.layers, g_out, param_grads)
+            return self._backward_layers(self.layers, g_out, param_grads, input_grad)
         stacks = [self.layers, *self._replica_stacks(len(parts) - 1)]
-        gxs = _parallel.run_split([functools.partial(self._backward_layers, stack, g_out[part], param_grads)
-                                   for stack, part in zip(stacks, parts)])
+        gxs = _parallel.run_split([functools.partial(self._backward_layers, stack, g_out[part], param_grads,
+                                                     input_grad) for stack, part in zip(stacks, parts)])
         if param_grads:  # each part saw part of the batch: the gradient is the sum
             for i, layer in enumerate(self.layers):
                 for key, g in layer.grads.items():
                     for stack in stacks[1:]:
                         g += stack[i].grads[key]
-        return self.xp.concatenate(gxs)
+        return None if gxs[0] is None else self.xp.concatenate(gxs)
 
-    def _backward_layers(self, layers: list[Layer], g: Any, param_grads: bool) -> Any:
+    def _backward_layers(self, layers: list[Layer], g: Any, param_grads: bool, input_grad: bool = True) -> Any:
         xp = get_array_module(g)
         if len(self.shapes[-1]) == 3:  # (N, C*H*W) -> (C, H, W, N)
             g = xp.ascontiguousarray(g.reshape(-1, *self.shapes[-1]).transpose(1, 2, 3, 0))
-        for layer in reversed(layers):
+        for layer in reversed(layers[1:]):
             g = layer.backward(g, param_grads=param_grads)
-        return self._from_internal_grad(g)
+        first = layers[0]
+        if not input_grad and isinstance(first, WeightLayer):
+            return first.backward(g, param_grads=param_grads, input_grad=False)
+        return self._from_internal_grad(first.backward(g, param_grads=param_grads))
 
     def energy_and_grad(self, x: Any) -> tuple[Any, Any]:
         """(E(x): (N,), dE/dx: x.shape), no parameter gradients: the Langevin hot loop."""

@@ -234,7 +234,7 @@ class JEM:
             g[n_lab:n_lab + n_pos] = softmax(f_pos) * (-w * g_pos)[:, None]
             g[n_lab + n_pos:] = softmax(f_neg) * (-w * g_neg)[:, None]
             e_pos_mean, e_neg_mean = float(e_pos.mean()), float(e_neg.mean())
-        self.backward_outputs(g, param_grads=True)
+        self.net.backward_outputs(g, param_grads=True, input_grad=False)
         total = ce + float(gen_weight) * gen if x_pos is not None else ce
         return JEMLoss(total=total, cross_entropy=ce, generative=gen, energy_pos=e_pos_mean,
                        energy_neg=e_neg_mean, accuracy=acc)

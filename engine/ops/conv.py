@@ -23,13 +23,20 @@ from ..backend import get_array_module
 from . import conv_windows
 from ._geometry import conv_output_size, strided, tap_range
 from ._parallel import run_chunks
+from .blas import gemm
 
 
-def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int) -> Any:
-    """x: (C, H, W, N) -> col (C, kh, kw, oh, ow, N), zeros where a tap falls in the padding."""
+def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int, out: Any | None = None) -> Any:
+    """x: (C, H, W, N) -> col (C, kh, kw, oh, ow, N), zeros where a tap falls in the padding.
+
+    ``out``: a col buffer filled by an earlier call with the same geometry; its
+    padding zeros are still in place, so only the image part is copied again.
+    """
     xp = get_array_module(x)
     C, H, W, N = x.shape
-    col = xp.empty((C, kh, kw, oh, ow, N), dtype=x.dtype)
+    fresh = out is None
+    col = xp.empty((C, kh, kw, oh, ow, N), dtype=x.dtype) if fresh else out
+    assert col.shape == (C, kh, kw, oh, ow, N)
     rows = [tap_range(i, padding, stride, H, oh) for i in range(kh)]
     cols = [tap_range(j, padding, stride, W, ow) for j in range(kw)]
 
@@ -38,16 +45,14 @@ def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int
             for j, (b0, b1, w0) in enumerate(cols):
                 dst = col[c0:c1, i, j]
                 if a1 == a0 or b1 == b0:
-                    dst[...] = 0
+                    if fresh:
+                        dst[...] = 0
                     continue
                 dst[:, a0:a1, b0:b1] = x[c0:c1, strided(h0, a1 - a0, stride), strided(w0, b1 - b0, stride)]
-                if a0 > 0:
+                if fresh:
                     dst[:, :a0] = 0
-                if a1 < oh:
                     dst[:, a1:] = 0
-                if b0 > 0:
                     dst[:, a0:a1, :b0] = 0
-                if b1 < ow:
                     dst[:, a0:a1, b1:] = 0
 
     run_chunks(fill, C, col.size, xp is not np)
@@ -73,18 +78,26 @@ def col2im(col: Any, h: int, w: int, stride: int, padding: int) -> Any:
     return out
 
 
-def conv2d_forward(x: Any, w: Any, b: Any | None, stride: int, padding: int) -> tuple[Any, Any]:
-    """x: (C, H, W, N), w: (O, C, kh, kw), b: (O,) -> y (O, OH, OW, N) and col for gw."""
+def conv2d_forward(x: Any, w: Any, b: Any | None, stride: int, padding: int,
+                   col_buffer: Any | None = None) -> tuple[Any, Any]:
+    """x: (C, H, W, N), w: (O, C, kh, kw), b: (O,) -> y (O, OH, OW, N) and col for gw.
+
+    col_buffer: the col of an earlier call with the same shapes, to reuse (see im2col).
+    """
     xp = get_array_module(x)
     C, H, W, N = x.shape
     O, Cw, kh, kw = w.shape
     if Cw != C:
         raise ValueError(f"conv2d: input has {C} channels, weight expects {Cw}")
     oh, ow = conv_output_size(H, kh, stride, padding), conv_output_size(W, kw, stride, padding)
-    col = im2col(x, kh, kw, stride, padding, oh, ow)
-    y = xp.matmul(w.reshape(O, -1), col.reshape(C * kh * kw, -1))
-    if b is not None:
-        y += b[:, None]
+    col = im2col(x, kh, kw, stride, padding, oh, ow, out=col_buffer)
+    cols = col.reshape(C * kh * kw, -1)
+    if b is None:
+        y = xp.matmul(w.reshape(O, -1), cols)
+    else:  # bias first, then the product accumulated onto it: one pass less over y
+        y = xp.empty((O, cols.shape[1]), dtype=x.dtype)
+        y[...] = b[:, None]
+        gemm(w.reshape(O, -1), cols, y, beta=1.0)
     return y.reshape(O, oh, ow, N), col
 
 

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backend import get_array_module
+from .blas import gemm
+
 
 def linear_forward(x: Any, w: Any, b: Any | None) -> Any:
-    """x: (N, in), w: (out, in), b: (out,) -> y: (N, out)."""
-    y = x @ w.T
-    if b is not None:
-        y += b
-    return y
+    """x: (N, in), w: (out, in), b: (out,) -> y: (N, out).
+
+    The bias is written first and the product accumulated onto it (BLAS
+    beta = 1), which saves a pass over y.
+    """
+    xp = get_array_module(x)
+    if b is None:
+        return x @ w.T
+    y = xp.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+    y[...] = b
+    return gemm(x, w.T, y, beta=1.0)
 
 
 def linear_backward_input(gy: Any, w: Any) -> Any:
     """gy: (N, out) -> gx: (N, in)."""
+    if w.shape[0] == 1:  # an energy head: an outer product, cheaper as a broadcast than a K=1 GEMM
+        return gy * w
     return gy @ w
 
 

@@ -103,7 +103,7 @@ class Trainer:
             b = x_pos.shape[0]
             e = self.model.forward(self.xp.concatenate([x_pos, x_neg]), param_grads=True)
             loss, g_pos, g_neg = contrastive_loss(e[:b], e[b:], t.alpha)
-            self.model.backward(self.xp.concatenate([g_pos, g_neg]), param_grads=True)
+            self.model.backward(self.xp.concatenate([g_pos, g_neg]), param_grads=True, input_grad=False)
             e_pos, e_neg, accuracy = float(e[:b].mean()), float(e[b:].mean()), None
         grads = self.model.gradients()
         grad_norm = clip_grad_norm(grads, t.grad_clip or None)
