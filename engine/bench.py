@@ -48,14 +48,24 @@ WORKLOADS = {
 }
 
 
-def _median_time(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up: allocations, BLAS threads, caches
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def _median_times(fns: list[Callable[[], Any]], repeats: int, rounds: int = 3) -> list[float]:
+    """Median seconds per call of each function, timed in blocks taken in turns.
+
+    Each round times a block of calls of every function (after one untimed
+    call, which lets the other side's idle threads settle); alternating blocks
+    exposes both sides to the same background load, while blocks keep one
+    library's spinning worker threads out of the other's timings.
+    """
+    per_block = max(1, -(-repeats // rounds))
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, ts in zip(fns, times):
+            fn()
+            for _ in range(per_block):
+                t0 = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
 class OurIteration:
@@ -169,26 +179,22 @@ def run_workload(name: str, repeats: int = 5) -> dict[str, Any]:
         ours()
         _sync()
 
-    result: dict[str, Any] = {
-        "workload": name,
-        "backend": info.name,
-        "device": info.device,
-        "s_per_iter": _median_time(our_iter, repeats),
-        "langevin_step_s": _median_time(our_step, repeats * 4),
-        "torch_s_per_iter": None,
-        "torch_langevin_step_s": None,
-        "ratio": None,
-        "repeats": repeats,
-    }
     ref = torch_iteration(w, device="cuda" if info.name == "cupy" else "cpu")
-    if ref is not None:
-        import torch  # noqa: PLC0415
+    result: dict[str, Any] = {"workload": name, "backend": info.name, "device": info.device,
+                              "torch_s_per_iter": None, "torch_langevin_step_s": None, "ratio": None,
+                              "repeats": repeats}
+    if ref is None:
+        result["s_per_iter"], = _median_times([our_iter], repeats)
+        result["langevin_step_s"], = _median_times([our_step], repeats * 4)
+        return result
+    import torch  # noqa: PLC0415
 
-        iteration, sampling_step = ref
-        result["torch_s_per_iter"] = _median_time(iteration, repeats)
-        result["torch_langevin_step_s"] = _median_time(sampling_step, repeats * 4)
-        result["ratio"] = result["torch_s_per_iter"] / result["s_per_iter"]
-        result["torch_threads"] = torch.get_num_threads()
+    iteration, sampling_step = ref
+    result["s_per_iter"], result["torch_s_per_iter"] = _median_times([our_iter, iteration], repeats)
+    result["langevin_step_s"], result["torch_langevin_step_s"] = _median_times([our_step, sampling_step],
+                                                                               repeats * 4)
+    result["ratio"] = result["torch_s_per_iter"] / result["s_per_iter"]
+    result["torch_threads"] = torch.get_num_threads()
     return result
 
 

@@ -23,8 +23,21 @@ from typing import Any
 
 from ..backend import get_array_module, to_numpy
 from ..errors import ConfigError
-from .base import (Record, Recorder, SampleResult, check_n_steps, check_positive, check_range,
-                   in_bounds, mh_accept, prepare_fixed, prepare_x, sq_norm, zero_where)
+from ..ops.random import standard_normal
+from .base import (
+    Record,
+    Recorder,
+    SampleResult,
+    check_n_steps,
+    check_positive,
+    check_range,
+    in_bounds,
+    mh_accept,
+    prepare_fixed,
+    prepare_x,
+    sq_norm,
+    zero_where,
+)
 
 
 def leapfrog(energy: Any, x: Any, p: Any, g: Any, step_size: float, n_leapfrog: int,
@@ -98,7 +111,7 @@ class HMCSampler:
         sd = math.sqrt(float(self.mass))
         rec.take(0, x, e)
         for t in range(n):
-            p = rng.standard_normal(x.shape, dtype=x.dtype)
+            p = standard_normal(rng, x.shape, x.dtype)
             p *= sd
             zero_where(p, mask)
             x_new, p_new, e_new, g_new = leapfrog(energy, x, p, g, self.step_size,

@@ -27,8 +27,17 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..errors import ConfigError
-from .base import (Record, Recorder, SampleResult, check_n_steps, check_positive, check_range,
-                   prepare_fixed, prepare_x)
+from ..ops.random import standard_normal
+from .base import (
+    Record,
+    Recorder,
+    SampleResult,
+    check_n_steps,
+    check_positive,
+    check_range,
+    prepare_fixed,
+    prepare_x,
+)
 
 SCHEDULES = ("constant", "linear", "geometric")
 
@@ -45,7 +54,7 @@ def langevin_update_(x: Any, grad: Any, step: float, noise: float, rng: Any,
     grad *= -float(step)
     x += grad
     if noise:
-        eps = rng.standard_normal(x.shape, dtype=x.dtype)
+        eps = standard_normal(rng, x.shape, x.dtype)
         eps *= float(noise)
         x += eps
     if clamp is not None:

@@ -34,8 +34,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backend import get_array_module, to_numpy
-from .base import (Record, Recorder, SampleResult, check_n_steps, check_positive, check_range,
-                   in_bounds, mh_accept, prepare_fixed, prepare_x, zero_where)
+from ..ops.random import standard_normal
+from .base import (
+    Record,
+    Recorder,
+    SampleResult,
+    check_n_steps,
+    check_positive,
+    check_range,
+    in_bounds,
+    mh_accept,
+    prepare_fixed,
+    prepare_x,
+    zero_where,
+)
 
 
 def mala_log_accept(e_old: Any, e_new: Any, g_old: Any, g_new: Any, xi: Any,
@@ -79,13 +91,13 @@ def mala_step(energy: Any, x: Any, e: Any, g: Any, step_size: float, rng: Any,
 
     x: (N, *shape); e: (N,) float64 = E(x); g: (N, *shape) = dE/dx at x, zero
     where mask is True; mask: bool of x's shape or None (True = fixed entry).
-    The randomness is drawn as rng.standard_normal(x.shape, dtype=x.dtype)
+    The randomness is drawn as standard_normal(rng, x.shape, x.dtype) (engine.ops.random)
     then rng.random(N, dtype=float64).
     """
     xp = get_array_module(x)
     s = float(step_size)
     drift = g if clip_grad is None else xp.clip(g, -float(clip_grad), float(clip_grad))
-    xi = rng.standard_normal(x.shape, dtype=x.dtype)
+    xi = standard_normal(rng, x.shape, x.dtype)
     zero_where(xi, mask)
     x_new = x - s * drift
     x_new += math.sqrt(2.0 * s) * xi
