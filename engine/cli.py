@@ -95,8 +95,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .export import save_image_grid, save_samples_npy  # noqa: PLC0415
 
     trainer = _open_run(args.run)
-    lo, hi = trainer.data.value_range
-    x0 = trainer.rng.uniform(lo, hi, size=(args.n, *trainer.data.input_shape)).astype(trainer.dtype)
+    lo, hi = trainer.train_set.value_range
+    x0 = trainer.rng.uniform(lo, hi, size=(args.n, *trainer.train_set.input_shape)).astype(trainer.dtype)
     result = trainer.sampler.run(trainer.model, x0, trainer.rng, n_steps=args.steps)
     x = backend.to_numpy(result.x)
     out = Path(args.out)

@@ -33,12 +33,29 @@ def _range(low: float | None = None, high: float | None = None, low_open: bool =
 
 @dataclass
 class DataConfig:
-    name: str = "8gaussians"  # a toy 2D density, "builtin_digits", or "file"
-    path: str = ""  # for name = "file"
-    format: str = field(default="", metadata=_choice("", "csv", "npy", "npz", "idx", "cifar", "folder", "texture"))
-    n: int = field(default=20000, metadata=_range(16))  # samples drawn from a toy density
+    name: str = "8gaussians"  # a toy 2D density, "builtin_digits", "builtin_shapes", or "file"
+    path: str = ""  # for name = "file": a file or folder
+    format: str = field(default="", metadata=_choice("", "csv", "npy", "idx", "cifar", "folder", "texture"))
+    n: int = field(default=0, metadata=_range(0))  # samples to draw / keep; 0: the dataset's default
     val_fraction: float = field(default=0.1, metadata=_range(0.0, 0.9))
-    image_size: int = field(default=32, metadata=_range(4))  # folder / texture crops
+    size: int = field(default=32, metadata=_range(4))  # folder / texture: image size
+    mode: str = field(default="", metadata=_choice("", "gray", "rgb"))  # folder / texture
+
+    def spec(self, seed: int) -> dict[str, Any]:
+        """The engine.data.load_dataset spec of this config."""
+        spec: dict[str, Any] = {"seed": seed, "val_fraction": self.val_fraction}
+        if self.n:
+            spec["n"] = self.n
+        if self.name != "file":
+            return {**spec, "name": self.name}
+        spec["path"] = self.path
+        if self.format:
+            spec["format"] = self.format
+        if self.format in ("folder", "texture"):
+            spec["size"] = self.size
+            if self.mode:
+                spec["mode"] = self.mode
+        return spec
 
 
 @dataclass

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
+from ..data.dataset import Dataset, load_dataset
 from ..errors import ConfigError
 from ..models import EnergyNet
 from ..models.jem import JEM
@@ -18,28 +17,9 @@ from ..samplers.mala import MALASampler
 from .config import BufferConfig, ExperimentConfig, ModelConfig, SamplerConfig
 
 
-@dataclass(frozen=True)
-class Data:
-    """Train/validation arrays on the host, and what the rest of the run needs to know."""
-
-    name: str
-    train_x: np.ndarray  # (N, *input_shape) float32
-    val_x: np.ndarray
-    train_y: np.ndarray | None  # (N,) int64 labels
-    val_y: np.ndarray | None
-    value_range: tuple[float, float]  # where samples live (buffer init, clamping)
-    box: tuple[float, float, float, float] | None = None  # 2D: plotting/integration window
-    log_prob: Any = None  # 2D: exact log-density of the data, when known
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.train_x.shape[1:])
-
-
-def build_data(config: ExperimentConfig) -> Data:
-    from ..data.dataset import load_dataset  # noqa: PLC0415 - keeps `import engine.training` light
-
-    return load_dataset(config.data, seed=config.train.seed)
+def build_data(config: ExperimentConfig) -> tuple[Dataset, Dataset]:
+    """(train, validation) datasets of the experiment."""
+    return load_dataset(config.data.spec(config.train.seed))
 
 
 def build_model(config: ModelConfig, input_shape: tuple[int, ...], seed: int, dtype: Any) -> Any:
@@ -76,7 +56,7 @@ def build_sampler(config: SamplerConfig) -> Any:
                       bounds=clamp)
 
 
-def build_buffer(config: BufferConfig, data: Data, dtype: Any, xp: Any) -> ReplayBuffer | None:
+def build_buffer(config: BufferConfig, data: Dataset, dtype: Any, xp: Any) -> ReplayBuffer | None:
     if config.capacity == 0:
         return None
     return ReplayBuffer(config.capacity, data.input_shape, reinit_prob=config.reinit_prob, init=config.init,

@@ -30,7 +30,8 @@ from ..models.io import save_model
 from ..models.jem import JEM
 from . import checkpoint as ckpt
 from .config import ExperimentConfig, dumps_config
-from .factory import Data, build_buffer, build_data, build_model, build_sampler
+from ..data.dataset import Dataset
+from .factory import build_buffer, build_data, build_model, build_sampler
 from .loss import contrastive_loss
 from .optimizers import clip_grad_norm, make_optimizer
 from .report import Report
@@ -46,23 +47,23 @@ class DivergenceError(EBMError):
 
 class Trainer:
     def __init__(self, config: ExperimentConfig, run_dir: str | Path | None = None, resume: bool = False,
-                 data: Data | None = None):
+                 data: tuple[Dataset, Dataset] | None = None):
         self.config = config
         t = config.train
         self.backend_info = backend.set_backend(None if t.backend == "auto" else t.backend)
         self.xp = backend.xp()
         self.dtype = np.dtype(t.dtype)
-        self.data = data if data is not None else build_data(config)
-        self.model = build_model(config.model, self.data.input_shape, t.seed, self.dtype)
-        if isinstance(self.model, JEM) and self.data.train_y is None:
-            raise ConfigError(f"model.kind = 'jem' needs labelled data, and {self.data.name} has no labels")
+        self.train_set, self.val_set = data if data is not None else build_data(config)
+        self.model = build_model(config.model, self.train_set.input_shape, t.seed, self.dtype)
+        if isinstance(self.model, JEM) and self.train_set.y is None:
+            raise ConfigError(f"model.kind = 'jem' needs labelled data, and {self.train_set.name} has no labels")
         self.sampler = build_sampler(config.sampler)
-        self.buffer = build_buffer(config.buffer, self.data, self.dtype, self.xp)
+        self.buffer = build_buffer(config.buffer, self.train_set, self.dtype, self.xp)
         self.optimizer = make_optimizer(t.optimizer, self.model.parameters(), lr=self._schedule(t.lr),
                                         betas=tuple(t.betas), weight_decay=t.weight_decay)
         self.rng = backend.make_rng(t.seed)
-        self.train_x = self.xp.asarray(self.data.train_x, dtype=self.dtype)
-        self.train_y = None if self.data.train_y is None else self.xp.asarray(self.data.train_y)
+        self.train_x = self.xp.asarray(self.train_set.x, dtype=self.dtype)
+        self.train_y = None if self.train_set.y is None else self.xp.asarray(self.train_set.y)
         self.iteration = 0
         self.curves = CurveLog()
         self.last_samples: np.ndarray | None = None
@@ -132,8 +133,8 @@ class Trainer:
         if self.buffer is not None:
             x0, idx = self.buffer.sample(n, self.rng, data=self.train_x)
         else:
-            lo, hi = self.data.value_range
-            x0 = self.rng.uniform(lo, hi, size=(n, *self.data.input_shape)).astype(self.dtype)
+            lo, hi = self.train_set.value_range
+            x0 = self.rng.uniform(lo, hi, size=(n, *self.train_set.input_shape)).astype(self.dtype)
         result = self.sampler.run(self.model, x0, self.rng)
         if self.buffer is not None:
             self.buffer.push(result.x, idx)
@@ -191,18 +192,19 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Validation metrics: 2D exact NLL/KL on a grid; images: MMD of buffer samples; JEM accuracy."""
-        d = self.data
+        v = self.val_set
         out: dict[str, float] = {}
-        val = d.val_x[:2000]
+        val = v.x[:2000]
         if len(val) == 0:
             return out
-        if isinstance(self.model, JEM) and d.val_y is not None:
-            out["accuracy"] = self.model.accuracy(self.xp.asarray(d.val_x, dtype=self.dtype), self.xp.asarray(d.val_y))
-        if d.box is not None:
-            out["nll"] = heldout_nll(self.model, self.xp.asarray(val, dtype=self.dtype), d.box, resolution=256)
-            if d.log_prob is not None:
-                out["true_nll"] = true_nll(d.log_prob, val)
-                out["kl"] = grid_kl(d.log_prob, self.model, d.box, resolution=256)
+        if isinstance(self.model, JEM) and v.y is not None:
+            out["accuracy"] = self.model.accuracy(self.xp.asarray(v.x, dtype=self.dtype), self.xp.asarray(v.y))
+        box, log_prob = self.train_set.meta.get("box"), self.train_set.meta.get("log_prob")
+        if box is not None:
+            out["nll"] = heldout_nll(self.model, self.xp.asarray(val, dtype=self.dtype), box, resolution=256)
+            if log_prob is not None:
+                out["true_nll"] = true_nll(log_prob, val)
+                out["kl"] = grid_kl(log_prob, self.model, box, resolution=256)
         if self.buffer is not None:
             fake = self.buffer.samples()[:500]
             out["mmd"] = mmd2(backend.to_numpy(fake), val[:500])
