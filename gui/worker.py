@@ -47,6 +47,7 @@ class TrainingWorker(QThread):
     progress = Signal(int, int, float)  # iteration, total, it/s
     backend_info = Signal(str)
     saved = Signal(str)  # run folder after a save
+    exported = Signal(str)  # path of an exported model
 
     def __init__(self, config: ExperimentConfig, run_dir: str, resume: bool = False, parent: Any = None):
         super().__init__(parent)
@@ -81,6 +82,14 @@ class TrainingWorker(QThread):
 
     def request_landscape(self) -> None:
         self._commands.put(("landscape",))
+
+    def save_run(self) -> None:
+        """Checkpoint and write the run folder's files now; ``saved`` follows."""
+        self._commands.put(("save",))
+
+    def export_model(self, path: str, fmt: str) -> None:
+        """Write the model as "safetensors" or "onnx"; ``exported`` or ``error`` follows."""
+        self._commands.put(("export", path, fmt))
 
     # --- the thread ------------------------------------------------------------------
 
@@ -139,6 +148,11 @@ class TrainingWorker(QThread):
                     self._run_chain(trainer, command[1], command[2])
                 elif kind == "landscape":
                     self._emit_landscape(trainer)
+                elif kind == "save":
+                    self._flush(pending)
+                    self._save(trainer)
+                elif kind == "export":
+                    self._export(trainer, command[1], command[2])
                 continue  # look for more commands before the next iteration
             if not running:
                 continue
@@ -191,6 +205,19 @@ class TrainingWorker(QThread):
                 self.saved.emit(str(trainer.run_dir))
             except (EBMError, OSError) as exc:
                 self.error.emit(f"Could not save the run: {exc}", traceback.format_exc())
+
+    def _export(self, trainer: Trainer, path: str, fmt: str) -> None:
+        from engine.export import export_onnx  # noqa: PLC0415 - onnx only when asked
+        from engine.models.io import save_model  # noqa: PLC0415
+        from engine.models.jem import JEM  # noqa: PLC0415
+
+        net = trainer.model.net if isinstance(trainer.model, JEM) else trainer.model
+        try:
+            export_onnx(net, path) if fmt == "onnx" else save_model(path, net)
+        except (EBMError, OSError) as exc:
+            self.error.emit(f"Could not export the model: {exc}", traceback.format_exc())
+            return
+        self.exported.emit(path)
 
     def _emit_data(self, trainer: Trainer) -> None:
         data = trainer.train_set
