@@ -38,11 +38,23 @@ def _progress(it: int, total: int, start_it: int, started: float, loss: float) -
 
 
 def _json_default(value: Any) -> Any:
-    return float(value) if hasattr(value, "__float__") else str(value)
+    if hasattr(value, "__float__"):  # NumPy scalars
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return str(value)
+
+
+def _strict(value: Any) -> Any:
+    """nan/inf (a rollback report's loss) as null: plain JSON has no NaN, and strict parsers refuse it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    return value
 
 
 def _emit(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj, default=_json_default), flush=True)
+    print(json.dumps(_strict(obj), default=_json_default, allow_nan=False), flush=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -241,9 +241,14 @@ def load_config(path: str | os.PathLike) -> ExperimentConfig:
 def dumps_config(config: ExperimentConfig) -> str:
     import tomli_w  # noqa: PLC0415 - only needed to write
 
-    return tomli_w.dumps(_drop_empty(config.to_dict()))
+    return tomli_w.dumps(_drop_empty(config.to_dict(), ExperimentConfig().to_dict()))
 
 
-def _drop_empty(d: dict[str, Any]) -> dict[str, Any]:
-    """TOML has no null; empty lists/strings are the defaults anyway."""
-    return {k: (_drop_empty(v) if isinstance(v, dict) else v) for k, v in d.items() if v not in ([], "")}
+def _drop_empty(d: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Leave out empty lists/strings that are also the defaults (a shorter file that reads back the same).
+
+    An empty value whose default is not empty (model.preset = "" with layers) stays: left
+    out, it would read back as the default.
+    """
+    return {k: (_drop_empty(v, defaults.get(k, {})) if isinstance(v, dict) else v) for k, v in d.items()
+            if v not in ([], "") or defaults.get(k) != v}

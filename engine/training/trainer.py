@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .. import backend
-from ..errors import ConfigError, EBMError
+from ..errors import ConfigError, EBMError, ModelFileError
 from ..fileio import atomic_write_text
 from ..metrics import CurveLog, grid_kl, heldout_nll, mmd2, true_nll
 from ..models.io import save_model
@@ -38,6 +38,7 @@ from .report import Report
 from .schedules import make_schedule
 
 KEEP_CHECKPOINTS = 3
+MAX_ROLLBACKS = 10  # per Trainer: then the run stops with a DivergenceError
 N_REPORT_SAMPLES = 64
 
 
@@ -59,8 +60,9 @@ class Trainer:
             raise ConfigError(f"model.kind = 'jem' needs labelled data, and {self.train_set.name} has no labels")
         self.sampler = build_sampler(config.sampler)
         self.buffer = build_buffer(config.buffer, self.train_set, self.dtype, self.xp)
+        adam_only = {"betas": tuple(t.betas)} if t.optimizer in ("adam", "adamw") else {}  # SGD has no betas
         self.optimizer = make_optimizer(t.optimizer, self.model.parameters(), lr=self._schedule(t.lr),
-                                        betas=tuple(t.betas), weight_decay=t.weight_decay)
+                                        weight_decay=t.weight_decay, **adam_only)
         self.rng = backend.make_rng(t.seed)
         self.train_x = self.xp.asarray(self.train_set.x, dtype=self.dtype)
         self.train_y = None if self.train_set.y is None else self.xp.asarray(self.train_set.y)
@@ -68,7 +70,7 @@ class Trainer:
         self.curves = CurveLog()
         self.last_samples: np.ndarray | None = None
         self._stop = threading.Event()
-        self._good_checkpoint: Path | None = None
+        self._rollbacks = 0
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if self.run_dir is not None:
             self._open_run_dir(resume)
@@ -154,21 +156,50 @@ class Trainer:
         it = self.iteration + 1
         advice = ("try a smaller sampler.step_size or train.lr, a larger train.alpha, or gradient clipping "
                   "(sampler.clip_grad, train.grad_clip)")
-        if self.config.train.on_divergence == "rollback" and self._good_checkpoint is not None:
-            self._load_checkpoint(self._good_checkpoint)
-            self._halve_steps()
-            message = (f"training diverged at iteration {it}: {problem}; rolled back to iteration "
-                       f"{self.iteration} and halved the learning rate and the sampler step "
-                       f"(now lr {self.optimizer.lr:.3g}, step {self.sampler.step_size:.3g})")
-            return Report(self.iteration, math.nan, math.nan, math.nan, math.nan, self.optimizer.lr,
-                          time.perf_counter() - start, message=message)
-        where = "" if self._good_checkpoint is None else f"; the last good checkpoint is {self._good_checkpoint}"
+        if self.config.train.on_divergence == "rollback" and self._rollbacks < MAX_ROLLBACKS:
+            lr, step = self.optimizer.lr * 0.5, self.sampler.step_size * 0.5  # halvings add up over rollbacks
+            for path in self._rollback_candidates():
+                try:
+                    self._load_checkpoint(path)
+                except EBMError:
+                    continue
+                self._discard_checkpoints_after(path)
+                self._rollbacks += 1
+                self.optimizer.set_lr(lr)
+                self._set_sampler_step(step)
+                message = (f"training diverged at iteration {it}: {problem}; rolled back to iteration "
+                           f"{self.iteration} and halved the learning rate and the sampler step "
+                           f"(now lr {self.optimizer.lr:.3g}, step {self.sampler.step_size:.3g})")
+                return Report(self.iteration, math.nan, math.nan, math.nan, math.nan, self.optimizer.lr,
+                              time.perf_counter() - start, message=message)
+        good = next(iter(self._rollback_candidates()), None)
+        where = "" if good is None else f"; the last good checkpoint is {good}"
+        if self._rollbacks >= MAX_ROLLBACKS:
+            where += f" (gave up after {self._rollbacks} rollbacks)"
         raise DivergenceError(f"training diverged at iteration {it}: {problem}. To fix it, {advice}{where}.")
 
-    def _halve_steps(self) -> None:
-        self.optimizer.set_lr(self.optimizer.lr * 0.5)
+    def _rollback_candidates(self) -> list[Path]:
+        """Checkpoints older than the current state, newest first.
+
+        The check runs before the update, on the parameters of iteration ``self.iteration``:
+        a checkpoint of that iteration holds the very state that diverged, and rolling
+        back to it would diverge again, for ever.
+        """
+        if self.run_dir is None:
+            return []
+        current = ckpt.checkpoint_path(self.checkpoint_dir, self.iteration).name
+        return [p for p in reversed(ckpt.list_checkpoints(self.checkpoint_dir)) if p.name < current]
+
+    def _discard_checkpoints_after(self, path: Path) -> None:
+        """Delete checkpoints newer than ``path``: they lead to the divergence (and resume would pick them)."""
+        for newer in ckpt.list_checkpoints(self.checkpoint_dir):
+            if newer.name > path.name:
+                newer.unlink(missing_ok=True)
+
+    def _set_sampler_step(self, step_size: float) -> None:
         s = self.sampler
-        self.sampler = type(s)(**{**s.__dict__, "step_size": s.step_size * 0.5})
+        if step_size != s.step_size:
+            self.sampler = type(s)(**{**s.__dict__, "step_size": step_size})
 
     def _finish_iteration(self, loss: float, e_pos: float, e_neg: float, grad_norm: float, lr: float,
                           acceptance: float | None, accuracy: float | None, start: float, x_neg: Any) -> Report:
@@ -222,12 +253,16 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         existing = ckpt.list_checkpoints(self.checkpoint_dir)
         if resume:
+            problems = []
             for path in reversed(existing):  # newest intact checkpoint wins
                 try:
                     self._load_checkpoint(path)
                     return
-                except EBMError:
-                    continue
+                except EBMError as exc:
+                    problems.append(str(exc))
+            if problems:  # never restart from scratch (over a half-loaded state) without saying so
+                raise ModelFileError(f"{self.run_dir} holds no intact checkpoint to resume from: "
+                                     f"{'; '.join(problems)}. Start a new run in another folder")
         elif existing:
             raise ConfigError(f"{self.run_dir} already holds a run: resume it, or choose a new folder")
         atomic_write_text(self.run_dir / "config.toml", dumps_config(self.config))
@@ -249,7 +284,6 @@ class Trainer:
         path = ckpt.checkpoint_path(self.checkpoint_dir, self.iteration)
         ckpt.write_checkpoint(path, tensors, meta)
         ckpt.prune(self.checkpoint_dir, KEEP_CHECKPOINTS)
-        self._good_checkpoint = path
         return path
 
     def _load_checkpoint(self, path: Path) -> None:
@@ -269,11 +303,9 @@ class Trainer:
                                          "valid": tensors["buffer/valid"]})
         _set_rng_state(self.rng, meta["rng"])
         self.curves = CurveLog.from_csv(meta["curves"], source=str(path)) if meta.get("curves") else CurveLog()
-        if "sampler_step" in meta and meta["sampler_step"] != self.sampler.step_size:
-            s = self.sampler
-            self.sampler = type(s)(**{**s.__dict__, "step_size": meta["sampler_step"]})
+        if "sampler_step" in meta:
+            self._set_sampler_step(meta["sampler_step"])
         self.iteration = int(meta["iteration"])
-        self._good_checkpoint = path
 
     def save(self) -> None:
         """Checkpoint plus the files a user opens: model, metrics, last samples."""
