@@ -109,7 +109,9 @@ class EnergyNet:
         On the CPU a large batch is split over the cores, each part run by its
         own copy of the layers (sharing the parameters), see :meth:`_split_of`.
         """
-        parts = self._split_of(x.shape[0])
+        # Parameter-gradient passes stay whole: OpenBLAS's long-K weight-gradient GEMMs are not
+        # bit-reproducible when two threads call it at once, and a run must repeat exactly.
+        parts = None if param_grads else self._split_of(x.shape[0])
         if save:
             self._saved_split = parts
         if parts is None:

@@ -1,4 +1,8 @@
-"""Splitting a batch over the cores gives the same energies and gradients as one pass."""
+"""Splitting a batch over the cores gives the same energies and gradients as one pass.
+
+Only passes without parameter gradients split (Langevin); training passes stay whole so
+that a run repeats bit for bit.
+"""
 
 import numpy as np
 import pytest
@@ -38,3 +42,17 @@ def test_small_batches_and_small_nets_are_not_split():
     net = EnergyNet(PRESETS["W0"](), seed=0)
     assert net._split_of(3) is None  # fewer samples than 2 per core
     assert net._split_of(100) is None  # 128-wide activations: not worth a thread
+
+
+def test_training_passes_are_bit_reproducible(monkeypatch):
+    monkeypatch.setattr(energy_net, "SPLIT_MIN_ELEMENTS", 1)
+    net = EnergyNet(PRESETS["jem_digits"](), seed=0)
+    x = np.random.default_rng(0).uniform(-1, 1, (24, *net.input_shape)).astype(np.float32)
+    runs = []
+    for _ in range(4):
+        out = net.outputs(x, save=True, param_grads=True)
+        net.backward_outputs(np.ones_like(out), param_grads=True)
+        runs.append([g.copy() for g in net.gradients()])
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run):
+            np.testing.assert_array_equal(a, b)
