@@ -69,6 +69,8 @@ class MainWindow(QMainWindow):
         self.panel_dock = self._dock("Experiment", self.panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.log_view = LogView(s)
         self.log_dock = self._dock("Log", self.log_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([self.log_dock], [130], Qt.Orientation.Vertical)
+        self.resizeDocks([self.panel_dock], [340], Qt.Orientation.Horizontal)
         self.landscape_view.chain_requested.connect(self.start_chain_at)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -147,9 +149,11 @@ class MainWindow(QMainWindow):
         self.progress_bar.setFormat("%v / %m")
         self.iteration_label = QLabel("")
         self.rate_label = QLabel("")
+        self.state_label = QLabel("")
         self.backend_label = QLabel("")
-        for w in (self.progress_bar, self.iteration_label, self.rate_label):
-            bar.addWidget(w)
+        for w in (self.progress_bar, self.iteration_label, self.rate_label, self.state_label):
+            bar.addPermanentWidget(w)  # permanent: temporary status tips must not hide them
+        bar.addPermanentWidget(QLabel(""), 1)
         bar.addPermanentWidget(self.backend_label)
 
     def _connect_session(self) -> None:
@@ -439,9 +443,10 @@ class MainWindow(QMainWindow):
         for a in (self.train_action, self.step_action, self.chain_action):
             a.setEnabled(usable and state != "finished" or a is self.chain_action and usable)
         self.stop_action.setEnabled(state in ("running", "paused"))
-        self.statusBar().showMessage({"starting": "Preparing data and model…", "finished": "Training finished",
-                                      "error": "Stopped by an error (see the log); Train resumes, Reset starts over"}
-                                     .get(state, ""), 5000)
+        self.state_label.setText({"starting": "preparing data and model…", "running": "training",
+                                  "paused": "paused", "finished": "finished (raise Iterations to go on)",
+                                  "error": "stopped by an error (see the log): Train resumes, Reset starts over",
+                                  "stopped": "stopped"}.get(state, state))
 
     def _on_progress(self, iteration: int, total: int, rate: float) -> None:
         self.progress_bar.setMaximum(max(total, 1))

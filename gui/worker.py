@@ -143,7 +143,11 @@ class TrainingWorker(QThread):
                         self._emit_landscape(trainer)
                     self.state.emit("paused")
                 elif kind == "settings":
+                    finished = trainer.iteration >= self.config.train.iterations
                     self._apply_settings(trainer, command[1])
+                    if finished and trainer.iteration < self.config.train.iterations:
+                        self.state.emit("paused")  # more iterations asked for: training can go on
+                    self.progress.emit(trainer.iteration, self.config.train.iterations, self._rate)
                 elif kind == "chain":
                     self._run_chain(trainer, command[1], command[2])
                 elif kind == "landscape":

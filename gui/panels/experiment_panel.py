@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QPushButton,
                                QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
@@ -56,6 +56,7 @@ class ExperimentPanel(QScrollArea):
         layout.addStretch(1)
         self.setWidget(body)
         self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(300)
         session.config_changed.connect(self.show_config)
         session.state_changed.connect(self._on_state)
