@@ -1,10 +1,6 @@
 """The views: widgets that draw a Session (napari style: each takes it in __init__, follows its
 signals, keeps no experiment state of its own, and redraws at most ~25 times a second)."""
 
-from .refcount_guard import protect_singletons
-
-protect_singletons()  # before any widget exists: PySide6 6.12 on Python < 3.12 drops references to True and None
-
 from .chain_view import ChainView
 from .curves_view import CurvesView, ema_debiased
 from .data_preview import DataPreview
@@ -15,4 +11,4 @@ from .samples_view import SamplesView
 from .throttle import Throttle
 
 __all__ = ["ChainView", "CurvesView", "DataPreview", "LandscapeView", "LogView", "SamplesView", "Throttle",
-           "ema_debiased", "export_png", "export_svg", "protect_singletons"]
+           "ema_debiased", "export_png", "export_svg"]

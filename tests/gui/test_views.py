@@ -501,22 +501,22 @@ def test_export_to_a_read_only_folder(qtbot, session, tmp_path):
         folder.chmod(0o700)
 
 
-def test_many_qt_calls_do_not_exhaust_true_and_none(qtbot):
-    """PySide6 6.12 on Python 3.11 drops a reference to True per emit and to None per void call;
-    gui.views makes them immortal on import, so this loop must not abort the interpreter."""
+def test_the_installed_pyside6_keeps_its_references(qtbot):
+    """PySide6 6.12.0 on Python 3.11 drops a reference to True per emit and to None per void call
+    and aborts the interpreter after a few thousand; pyproject pins it out. Fail clearly, not abort."""
     import sys
 
+    import PySide6
     from PySide6.QtCore import QObject, Signal
     from PySide6.QtWidgets import QLabel
-
-    from gui.views.refcount_guard import protect_singletons
 
     class Pinger(QObject):
         ping = Signal()
 
     pinger, label = Pinger(), QLabel()
-    assert sys.getrefcount(True) < 20_000 or sys.getrefcount(True) > 1 << 39  # either sound or protected
-    for _ in range(20_000):  # unprotected, a few thousand abort with "bool_dealloc" / "none_dealloc"
+    before = sys.getrefcount(True), sys.getrefcount(None)
+    for _ in range(500):
         pinger.ping.emit()
         label.setText("x")
-    assert protect_singletons() in (True, False)  # idempotent
+    drift = before[0] - sys.getrefcount(True), before[1] - sys.getrefcount(None)
+    assert max(drift) < 100, f"PySide6 {PySide6.__version__} leaks references {drift}: install the pinned version"
