@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QTabWidget, QToolBar, QWidget)
 
 from engine.errors import EBMError
@@ -46,6 +46,9 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect_session()
         self._restore_settings()
+        app = QApplication.instance()
+        if app is not None:  # quitting without closing the window still stops the worker cleanly
+            app.aboutToQuit.connect(self._stop_worker)
         self.start_run(self.session.config)
 
     # --- layout ---------------------------------------------------------------------

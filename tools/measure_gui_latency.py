@@ -39,11 +39,15 @@ def main() -> int:
         train={"batch_size": 128, "lr": 1e-4, "iterations": 100000, "samples_every": 5})
     w = mw.MainWindow(config, settings=QSettings(str(scratch / "s.ini"), QSettings.Format.IniFormat))
     w.setProperty("quiet_errors", True)
+    w.setProperty("assume_yes", True)  # closing while training must not wait for a dialog
     w.show()
     s = w.session
-    while s.state != "paused":
+    s.message.connect(lambda level, text: print(f"{level}: {text}", file=sys.stderr))
+    while s.state not in ("paused", "error"):
         app.processEvents()
         time.sleep(0.01)
+    if s.state == "error":
+        return 1
     delays: list[float] = []
     clock = QElapsedTimer()
     period = 5
