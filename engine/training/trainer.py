@@ -25,7 +25,7 @@ import numpy as np
 from .. import backend
 from ..errors import ConfigError, EBMError, ModelFileError
 from ..fileio import atomic_write_text
-from ..metrics import CurveLog, grid_kl, heldout_nll, mmd2, true_nll
+from ..metrics import CurveLog, grid_kl, heldout_nll, mmd2, nearest_neighbors, ood_auroc, true_nll
 from ..models.io import save_model
 from ..models.jem import JEM
 from . import checkpoint as ckpt
@@ -222,7 +222,13 @@ class Trainer:
     # --- evaluation -------------------------------------------------------------------
 
     def evaluate(self) -> dict[str, float]:
-        """Validation metrics: 2D exact NLL/KL on a grid; images: MMD of buffer samples; JEM accuracy."""
+        """Validation metrics.
+
+        2D: exact NLL and KL on a grid; every model: MMD between buffer samples and
+        validation data; images: mean nearest-neighbour distance of buffer samples to
+        the training set (a memorisation check) and the AUROC of telling validation
+        images from uniform noise by energy; JEM: classification accuracy.
+        """
         v = self.val_set
         out: dict[str, float] = {}
         val = v.x[:2000]
@@ -237,8 +243,16 @@ class Trainer:
                 out["true_nll"] = true_nll(log_prob, val)
                 out["kl"] = grid_kl(log_prob, self.model, box, resolution=256)
         if self.buffer is not None:
-            fake = self.buffer.samples()[:500]
-            out["mmd"] = mmd2(backend.to_numpy(fake), val[:500])
+            fake = backend.to_numpy(self.buffer.samples()[:500])
+            out["mmd"] = mmd2(fake, val[:500])
+            if val.ndim == 4:
+                out["nn_distance"] = float(nearest_neighbors(fake[:100], self.train_set.x[:2000])[0].mean())
+        if val.ndim == 4:
+            lo, hi = self.val_set.value_range
+            noise = np.random.default_rng(0).uniform(lo, hi, size=val[:500].shape).astype(self.dtype)
+            energy = self.model.energy
+            e_in = backend.to_numpy(energy(self.xp.asarray(val[:500], dtype=self.dtype)))
+            out["ood_auroc_noise"] = ood_auroc(e_in, backend.to_numpy(energy(self.xp.asarray(noise))))
         return out
 
     # --- files ------------------------------------------------------------------------
