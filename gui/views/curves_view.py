@@ -58,6 +58,10 @@ PANELS: tuple[Panel, ...] = (
     Panel("val_kl", "Validation KL(data ‖ model)", (Series("val_kl", "KL", "#D55E00", sparse=True),)),
     Panel("val_mmd", "Validation MMD²", (Series("val_mmd", "MMD²", "#3D9BE9", sparse=True),)),
     Panel("val_accuracy", "Validation accuracy", (Series("val_accuracy", "accuracy", "#009E73", sparse=True),)),
+    Panel("val_nn_distance", "Nearest training image (L2)", (Series("val_nn_distance", "samples → train",
+                                                                     "#E69F00", sparse=True),)),
+    Panel("val_ood_auroc_noise", "OOD AUROC (data vs noise)", (Series("val_ood_auroc_noise", "AUROC", "#56B4E9",
+                                                                       sparse=True),)),
 )
 PANEL_OF = {s.name: p.key for p in PANELS for s in p.series}
 # Compared runs: the series' own colour, lighter, one dash pattern per run.
