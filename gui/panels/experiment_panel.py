@@ -15,7 +15,7 @@ import numpy as np
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QPushButton,
-                               QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+                               QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.data.dataset import DATASET_NAMES
 from engine.training.config import ExperimentConfig
@@ -120,8 +120,16 @@ class ExperimentPanel(QScrollArea):
         self.preset.setToolTip("The energy network: an MLP for 2D data, ConvNets for images, or a JEM "
                                "classifier whose logits define the energy")
         self.param_count = QLabel("")
+        self.layer_table = QTableWidget(0, 3)
+        self.layer_table.setHorizontalHeaderLabels(["layer", "settings", "output"])
+        self.layer_table.verticalHeader().setVisible(False)
+        self.layer_table.horizontalHeader().setStretchLastSection(True)
+        self.layer_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.layer_table.setMinimumHeight(160)
+        self.layer_table.setToolTip("The layers of the chosen network and the shape each one outputs per sample")
         form.addRow("Network", self.preset)
         form.addRow("Parameters", self.param_count)
+        form.addRow(self.layer_table)
         self._watch(self.preset, "model")
         return box
 
@@ -205,7 +213,7 @@ class ExperimentPanel(QScrollArea):
             for name in names:
                 self.preset.addItem(name, name)
             _select(self.preset, c.model.preset)
-            self.param_count.setText(_param_count(c))
+            self._show_architecture(c)
             _select(self.sampler_kind, c.sampler.kind)
             self.n_steps.setValue(c.sampler.n_steps)
             self.step_size.setValue(c.sampler.step_size)
@@ -261,6 +269,19 @@ class ExperimentPanel(QScrollArea):
         self.leapfrog.setEnabled(self.sampler_kind.currentData() == "hmc")
         self.config_edited.emit(self.read_config(), kind)
 
+    def _show_architecture(self, config: ExperimentConfig) -> None:
+        net = _build_net(config)
+        self.param_count.setText(f"{net.num_parameters():,}" if net is not None else "")
+        layers = [] if net is None else list(zip(net.layers, net.shapes))
+        self.layer_table.setRowCount(len(layers))
+        for row, (layer, shape) in enumerate(layers):
+            settings = ", ".join(f"{k}={v}" for k, v in layer.config.items() if v not in (False, None))
+            for col, text in enumerate((layer.kind, settings, "x".join(map(str, shape)))):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.layer_table.setItem(row, col, item)
+        self.layer_table.resizeColumnToContents(0)
+
     def _on_state(self, state: str) -> None:
         self.backend_label.setText(self.session.backend_text)
 
@@ -276,13 +297,14 @@ def _select(combo: QComboBox, value: Any) -> None:
     combo.setCurrentIndex(max(i, 0))
 
 
-def _param_count(config: ExperimentConfig) -> str:
+def _build_net(config: ExperimentConfig) -> Any:
+    """The experiment's network on the host (for its shapes and size), or None if it cannot be built."""
     from engine.errors import EBMError  # noqa: PLC0415
     from engine.models import PRESETS, EnergyNet  # noqa: PLC0415
 
     try:
         arch = {"input_shape": config.model.input_shape, "layers": config.model.layers} if config.model.layers \
             else PRESETS[config.model.preset]()
-        return f"{EnergyNet(arch, xp=np).num_parameters():,}"
+        return EnergyNet(arch, xp=np)
     except (KeyError, EBMError):
-        return ""
+        return None
