@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import queue
+import sys
 import time
 import traceback
 from typing import Any
@@ -29,6 +30,10 @@ from engine.training.report import Report
 from engine.training.trainer import Trainer
 
 from .session import Chain, Landscape
+
+# The worker holds the GIL between NumPy calls; a shorter switch interval than Python's 5 ms
+# lets the GUI thread in sooner, so events do not queue up behind training.
+sys.setswitchinterval(0.002)
 
 REPORT_INTERVAL = 0.04  # s between report batches (25 per second at most)
 LANDSCAPE_INTERVAL = 0.3  # s between landscape refreshes while training
