@@ -32,7 +32,8 @@ def wait(app: QApplication, condition, timeout: float = 600.0) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=1500)
+    parser.add_argument("--iterations", type=int, default=1500, help="2D training iterations")
+    parser.add_argument("--digit-iterations", type=int, default=600, help="digits training iterations")
     parser.add_argument("--out", default=str(ROOT / "docs"))
     args = parser.parse_args()
     out = Path(args.out)
@@ -76,7 +77,7 @@ def main() -> int:
 
     digits = ROOT / "resources" / "presets" / "digits_convnet.toml"
     if digits.exists():
-        w.start_run(load_config(digits).replace(train={"iterations": max(50, args.iterations // 10)}))
+        w.start_run(load_config(digits).replace(train={"iterations": args.digit_iterations}))
         wait(app, lambda: s.state == "paused")
         w.toggle_training()
         wait(app, lambda: s.state == "finished")
