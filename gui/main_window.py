@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         worker.reports.connect(self.session.add_reports)
         worker.landscape.connect(self.session.set_landscape)
         worker.chain.connect(self.session.set_chain)
+        worker.buffer_samples.connect(self.session.set_buffer_samples)
         worker.data_ready.connect(self.session.set_data)
         worker.state.connect(self.session.set_state)
         worker.progress.connect(self.session.progress)

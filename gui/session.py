@@ -85,6 +85,7 @@ class Session(QObject):
     reports_added = Signal()  # new training reports in history / samples
     landscape_changed = Signal()
     chain_changed = Signal()
+    buffer_changed = Signal()
     state_changed = Signal(str)  # "idle", "starting", "running", "paused", "finished", "error"
     message = Signal(str, str)  # (level: "info" | "warning" | "error", text)
     progress = Signal(int, int, float)  # (iteration, total, iterations per second)
@@ -98,6 +99,7 @@ class Session(QObject):
         self.history = CurveHistory()
         self.iteration = 0
         self.samples: np.ndarray | None = None
+        self.buffer_samples: np.ndarray | None = None  # a random draw from the replay buffer
         self.data_preview: np.ndarray | None = None  # (N, 2) points or (N, C, H, W) images
         self.data_labels: np.ndarray | None = None
         self.data_box: tuple[float, float, float, float] | None = None
@@ -128,6 +130,7 @@ class Session(QObject):
         self.history = CurveHistory()
         self.iteration = 0
         self.samples = None
+        self.buffer_samples = None
         self.landscape = None
         self.chain = None
         self.run_dir = None
@@ -159,6 +162,10 @@ class Session(QObject):
     def set_landscape(self, landscape: Landscape) -> None:
         self.landscape = landscape
         self.landscape_changed.emit()
+
+    def set_buffer_samples(self, samples: np.ndarray) -> None:
+        self.buffer_samples = samples
+        self.buffer_changed.emit()
 
     def set_chain(self, chain: Chain | None) -> None:
         self.chain = chain

@@ -37,6 +37,7 @@ sys.setswitchinterval(0.002)
 
 REPORT_INTERVAL = 0.04  # s between report batches (25 per second at most)
 LANDSCAPE_INTERVAL = 0.3  # s between landscape refreshes while training
+BUFFER_INTERVAL = 1.0  # s between replay-buffer snapshots while training
 LANDSCAPE_RESOLUTION = 128
 PREVIEW_POINTS = 2000
 PREVIEW_IMAGES = 64
@@ -46,6 +47,7 @@ class TrainingWorker(QThread):
     reports = Signal(list)  # list[Report]
     landscape = Signal(object)  # Landscape
     chain = Signal(object)  # Chain
+    buffer_samples = Signal(object)  # (n, *shape) random entries of the replay buffer
     data_ready = Signal(object, object, object, object)  # preview, labels, box, value_range
     state = Signal(str)  # "starting", "running", "paused", "finished", "error", "stopped"
     error = Signal(str, str)  # (message for a dialog, details for the log)
@@ -119,7 +121,7 @@ class TrainingWorker(QThread):
         self.progress.emit(trainer.iteration, self.config.train.iterations, 0.0)
         running = False
         pending: list = []
-        last_flush = last_landscape = time.perf_counter()
+        last_flush = last_landscape = last_buffer = time.perf_counter()
         self.state.emit("paused")
         while True:
             try:
@@ -140,6 +142,7 @@ class TrainingWorker(QThread):
                     running = False
                     self._flush(pending)
                     self._emit_landscape(trainer)
+                    self._emit_buffer(trainer)
                     self.state.emit("paused")
                 elif kind == "step":
                     running = False
@@ -177,6 +180,9 @@ class TrainingWorker(QThread):
             if now - last_landscape >= LANDSCAPE_INTERVAL:
                 self._emit_landscape(trainer)
                 last_landscape = time.perf_counter()
+            if now - last_buffer >= BUFFER_INTERVAL:
+                self._emit_buffer(trainer)
+                last_buffer = time.perf_counter()
             if trainer.iteration >= self.config.train.iterations:
                 running = False
                 self._flush(pending)
@@ -227,6 +233,14 @@ class TrainingWorker(QThread):
             self.error.emit(f"Could not export the model: {exc}", traceback.format_exc())
             return
         self.exported.emit(path)
+
+    def _emit_buffer(self, trainer: Trainer) -> None:
+        if trainer.buffer is None or len(trainer.train_set.input_shape) != 3:
+            return
+        buffer = trainer.buffer
+        idx = np.sort(np.random.default_rng().choice(buffer.capacity, size=min(PREVIEW_IMAGES, buffer.capacity),
+                                                     replace=False))
+        self.buffer_samples.emit(backend.to_numpy(buffer.take(backend.xp().asarray(idx))).copy())
 
     def _emit_data(self, trainer: Trainer) -> None:
         data = trainer.train_set

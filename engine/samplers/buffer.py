@@ -253,6 +253,10 @@ class ReplayBuffer:
         self._store[indices] = self.quantize(xp.asarray(x))
         self._valid[indices] = True
 
+    def take(self, indices: Any) -> Any:
+        """The stored samples at the given slots: (len(indices), *input_shape), dequantised copies."""
+        return self.dequantize(self._store[indices])
+
     def samples(self) -> Any:
         """All stored samples: (capacity, *input_shape) in self.dtype (a copy)."""
         return self.dequantize(self._store.copy())

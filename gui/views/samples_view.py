@@ -1,4 +1,4 @@
-"""The current negatives of an image experiment as one tiled picture (or the training data)."""
+"""The current negatives of an image experiment as one tiled picture (or the replay buffer, or the data)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import (
-    QCheckBox,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QStackedWidget,
@@ -20,7 +20,9 @@ from .tiles import tile_images
 
 
 class SamplesView(QWidget):
-    """``session.samples`` (N, C, H, W) tiled in a grid, grey or RGB; a toggle shows the data preview instead."""
+    """``session.samples`` (N, C, H, W) tiled in a grid, grey or RGB; or the replay buffer, or the data."""
+
+    MODES = {"negatives": "Negatives x-", "buffer": "Replay buffer", "data": "Training data"}
 
     def __init__(self, session: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -28,14 +30,17 @@ class SamplesView(QWidget):
         self._samples_key: tuple[int, int] | None = None  # (id of the samples array, iteration first seen)
         self._shape: tuple | None = None
 
-        self.data_toggle = QCheckBox("Show training data")
-        self.data_toggle.setToolTip("Show the training data preview instead of the negatives")
+        self.mode = QComboBox()
+        for key, label in self.MODES.items():
+            self.mode.addItem(label, key)
+        self.mode.setToolTip("The negatives of the last iteration, a random draw from the persistent replay "
+                             "buffer, or the training data")
         self.caption = shrinkable(QLabel(""))
         self.controls = QWidget()
         top = QHBoxLayout(self.controls)
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.caption, 1)
-        top.addWidget(self.data_toggle)
+        top.addWidget(self.mode)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(2, 2, 2, 2)
@@ -54,21 +59,29 @@ class SamplesView(QWidget):
         layout.addWidget(self.stack, 1)
 
         self.throttle = Throttle(self._redraw, parent=self)
-        self.data_toggle.toggled.connect(self.throttle.request)
-        for signal in (session.reports_added, session.data_changed, session.config_changed):
+        self.mode.currentIndexChanged.connect(self.throttle.request)
+        for signal in (session.reports_added, session.data_changed, session.config_changed, session.buffer_changed):
             signal.connect(self.throttle.request)
         self.refresh()
 
     # --- public -------------------------------------------------------------------------
 
     @property
+    def showing(self) -> str:
+        return self.mode.currentData()
+
+    def show_mode(self, what: str) -> None:
+        """"negatives", "buffer" or "data"."""
+        self.mode.setCurrentIndex(self.mode.findData(what))
+        self.refresh()
+
+    @property
     def showing_data(self) -> bool:
-        return self.data_toggle.isChecked()
+        return self.showing == "data"
 
     def show_data(self, on: bool) -> None:
         """True: the training data preview; False: the current negatives."""
-        self.data_toggle.setChecked(bool(on))
-        self.refresh()
+        self.show_mode("data" if on else "negatives")
 
     def refresh(self) -> None:
         self.throttle.flush()
@@ -93,17 +106,14 @@ class SamplesView(QWidget):
             self._show_message("No samples yet.\nPress Train or Step: the negatives of an image experiment "
                                "appear here.")
             return
-        if self.showing_data:
-            images = s.data_preview if s.data_preview is not None and s.data_preview.ndim == 4 else None
-            what = "Training data"
-        else:
-            images = s.samples if s.samples is not None and s.samples.ndim == 4 else None
-            what = "Negatives x-"
+        source = {"data": s.data_preview, "buffer": s.buffer_samples, "negatives": s.samples}[self.showing]
+        images = source if source is not None and source.ndim == 4 else None
+        what = self.MODES[self.showing]
         if images is None or len(images) == 0:
             self.caption.setText("")
-            self._show_message("No negatives yet: they appear after the first training iterations.\n"
-                               "Tick 'Show training data' to see the data." if not self.showing_data
-                               else "The training data preview is not loaded yet.")
+            self._show_message({"negatives": "No negatives yet: they appear after the first training iterations.",
+                                "buffer": "The replay buffer is empty (or the run has none): train a few iterations.",
+                                "data": "The training data preview is not loaded yet."}[self.showing])
             return
         self.stack.setCurrentWidget(self.graphics)
         picture = tile_images(images, s.value_range)
@@ -113,7 +123,7 @@ class SamplesView(QWidget):
             self.view_box.autoRange(padding=0.01)
         n, c, h, w = images.shape
         detail = f"{n} × {c}×{h}×{w} in [{s.value_range[0]:g}, {s.value_range[1]:g}]"
-        if self.showing_data:
+        if self.showing != "negatives":
             self.caption.setText(f"{what} · {detail}")
         else:
             key = id(s.samples)

@@ -363,6 +363,18 @@ def test_samples_grid_grey_rgb_and_data_toggle(qtbot, session):
     assert view.image.image.shape == (3 * 6 - 1, 3 * 6 - 1, 3)
 
 
+def test_samples_view_shows_the_replay_buffer(qtbot, session):
+    view = SamplesView(session)
+    qtbot.addWidget(view)
+    session.set_data(_images(16, c=1, size=8, seed=1), None, None, (-1, 1))
+    view.show_mode("buffer")
+    assert view.stack.currentWidget() is view.message and "buffer" in view.message.text()
+    session.set_buffer_samples(_images(25, c=1, size=8, seed=3))
+    view.refresh()
+    assert view.stack.currentWidget() is view.graphics and "Replay buffer" in view.caption.text()
+    np.testing.assert_array_equal(view.image.image, tile_images(session.buffer_samples, (-1, 1)))
+
+
 def test_samples_messages(qtbot, session):
     view = SamplesView(session)
     qtbot.addWidget(view)
