@@ -224,7 +224,8 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Validation metrics.
 
-        2D: exact NLL and KL on a grid; every model: MMD between buffer samples and
+        Every model: mean energy of validation data (e_data, to set against the
+        training E(x+)); 2D: exact NLL and KL on a grid; every model: MMD between buffer samples and
         validation data; images: mean nearest-neighbour distance of buffer samples to
         the training set (a memorisation check) and the AUROC of telling validation
         images from uniform noise by energy; JEM: classification accuracy.
@@ -236,6 +237,8 @@ class Trainer:
             return out
         if isinstance(self.model, JEM) and v.y is not None:
             out["accuracy"] = self.model.accuracy(self.xp.asarray(v.x, dtype=self.dtype), self.xp.asarray(v.y))
+        # E on held-out data next to the training batches' E(x+): a gap that opens means overfitting
+        out["e_data"] = float(backend.to_numpy(self.model.energy(self.xp.asarray(val[:1000], dtype=self.dtype))).mean())
         box, log_prob = self.train_set.meta.get("box"), self.train_set.meta.get("log_prob")
         if box is not None:
             out["nll"] = heldout_nll(self.model, self.xp.asarray(val, dtype=self.dtype), box, resolution=256)

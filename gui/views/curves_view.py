@@ -47,7 +47,8 @@ class Panel:
 
 PANELS: tuple[Panel, ...] = (
     Panel("energy", "Mean energies", (Series("e_pos", "E(x+) data", "#56B4E9"),
-                                      Series("e_neg", "E(x-) negatives", "#E69F00"))),
+                                      Series("e_neg", "E(x-) negatives", "#E69F00"),
+                                      Series("val_e_data", "E(x) validation", "#F0E442", sparse=True))),
     Panel("loss", "Loss", (Series("loss", "loss", "#F0F0F0"),)),
     Panel("grad_norm", "Gradient norm ‖dL/dθ‖", (Series("grad_norm", "gradient norm", "#CC79A7"),)),
     Panel("acceptance", "Acceptance rate (MH)", (Series("acceptance", "acceptance", "#009E73"),)),

@@ -31,7 +31,7 @@ def test_convnet_energy_on_digits_runs(tmp_path):
         assert r.samples.shape == (8, 1, 28, 28) and r.samples.dtype == np.float32
         assert r.samples.min() >= 0.0 and r.samples.max() <= 1.0  # sampler.clamp
     metrics = reports[-1].metrics
-    assert set(metrics) == {"mmd", "nn_distance", "ood_auroc_noise"}  # images: no grid likelihood
+    assert set(metrics) == {"e_data", "mmd", "nn_distance", "ood_auroc_noise"}  # images: no grid likelihood
     assert metrics["nn_distance"] > 0 and 0.0 <= metrics["ood_auroc_noise"] <= 1.0
     assert math.isfinite(reports[-1].metrics["mmd"])
     net = load_model(tmp_path / "run" / "model.safetensors", xp=np)
@@ -50,7 +50,7 @@ def test_jem_on_digits_reports_accuracy(tmp_path):
         assert 0.0 <= r.accuracy <= 1.0  # on the training batch of 8: a multiple of 1/8
         assert r.accuracy * 8 == pytest.approx(round(r.accuracy * 8))
         assert "accuracy" in r.scalars()
-    assert set(reports[-1].metrics) == {"accuracy", "mmd", "nn_distance", "ood_auroc_noise"}
+    assert set(reports[-1].metrics) == {"accuracy", "e_data", "mmd", "nn_distance", "ood_auroc_noise"}
     assert 0.0 <= reports[-1].metrics["accuracy"] <= 1.0
     # the saved model is the classifier network (10 logits), which load_model reads back
     net = load_model(tmp_path / "run" / "model.safetensors", xp=np)

@@ -15,7 +15,7 @@ from engine.training.trainer import KEEP_CHECKPOINTS, N_REPORT_SAMPLES, Trainer
 
 from .helpers import checkpoint_iterations, toy_config, without_seconds
 
-TOY_METRICS = {"nll", "true_nll", "kl", "mmd"}
+TOY_METRICS = {"e_data", "nll", "true_nll", "kl", "mmd"}
 
 
 @pytest.fixture(scope="module")
