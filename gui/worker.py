@@ -237,10 +237,11 @@ class TrainingWorker(QThread):
     def _emit_buffer(self, trainer: Trainer) -> None:
         if trainer.buffer is None or len(trainer.train_set.input_shape) != 3:
             return
-        buffer = trainer.buffer
-        idx = np.sort(np.random.default_rng().choice(buffer.capacity, size=min(PREVIEW_IMAGES, buffer.capacity),
-                                                     replace=False))
-        self.buffer_samples.emit(backend.to_numpy(buffer.take(backend.xp().asarray(idx))).copy())
+        filled = backend.to_numpy(trainer.buffer.filled_indices())
+        if len(filled) == 0:
+            return
+        idx = np.sort(np.random.default_rng().choice(filled, size=min(PREVIEW_IMAGES, len(filled)), replace=False))
+        self.buffer_samples.emit(backend.to_numpy(trainer.buffer.take(backend.xp().asarray(idx))).copy())
 
     def _emit_data(self, trainer: Trainer) -> None:
         data = trainer.train_set

@@ -253,6 +253,10 @@ class ReplayBuffer:
         self._store[indices] = self.quantize(xp.asarray(x))
         self._valid[indices] = True
 
+    def filled_indices(self) -> Any:
+        """Slots that hold a chain (written at least once), ascending."""
+        return self.xp.nonzero(self._valid)[0]
+
     def take(self, indices: Any) -> Any:
         """The stored samples at the given slots: (len(indices), *input_shape), dequantised copies."""
         return self.dequantize(self._store[indices])

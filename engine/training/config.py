@@ -37,13 +37,15 @@ class DataConfig:
     path: str = ""  # for name = "file": a file or folder
     format: str = field(default="", metadata=_choice("", "csv", "npy", "idx", "cifar", "folder", "texture"))
     n: int = field(default=0, metadata=_range(0))  # samples to draw / keep; 0: the dataset's default
-    val_fraction: float = field(default=0.1, metadata=_range(0.0, 0.9))
+    val_fraction: float = field(default=-1.0, metadata=_range(-1.0, 0.9))  # < 0: the dataset's default
     size: int = field(default=32, metadata=_range(4))  # folder / texture: image size
     mode: str = field(default="", metadata=_choice("", "gray", "rgb"))  # folder / texture
 
     def spec(self, seed: int) -> dict[str, Any]:
         """The engine.data.load_dataset spec of this config."""
-        spec: dict[str, Any] = {"seed": seed, "val_fraction": self.val_fraction}
+        spec: dict[str, Any] = {"seed": seed}
+        if self.val_fraction >= 0:
+            spec["val_fraction"] = self.val_fraction
         if self.n:
             spec["n"] = self.n
         if self.name != "file":

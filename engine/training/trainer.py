@@ -245,8 +245,9 @@ class Trainer:
             if log_prob is not None:
                 out["true_nll"] = true_nll(log_prob, val)
                 out["kl"] = grid_kl(log_prob, self.model, box, resolution=256)
-        if self.buffer is not None:
-            fake = backend.to_numpy(self.buffer.samples()[:500])
+        filled = None if self.buffer is None else self.buffer.filled_indices()[:500]
+        if filled is not None and len(filled) > 0:  # never-written slots are not samples
+            fake = backend.to_numpy(self.buffer.take(filled))
             out["mmd"] = mmd2(fake, val[:500])
             if val.ndim == 4:
                 out["nn_distance"] = float(nearest_neighbors(fake[:100], self.train_set.x[:2000])[0].mean())

@@ -96,7 +96,9 @@ class ExperimentPanel(QScrollArea):
         self.dataset.setToolTip("The training data: a 2D toy density with a known exact density, the built-in "
                                 "digits (1x28x28, labelled) or coloured shapes (3x32x32), or your own file")
         self.data_n = self._spin(0, 10_000_000, "How many samples to draw or keep (0: the dataset's default)", 1000)
-        self.val_fraction = self._dspin(0.0, 0.9, 2, "Fraction held out for validation metrics", 0.05)
+        self.val_fraction = self._dspin(-0.05, 0.9, 2, "Fraction held out for validation metrics "
+                                        "(default: the dataset's own split)", 0.05)
+        self.val_fraction.setSpecialValueText("default")
         open_button = QPushButton("Open file…")
         open_button.setToolTip("Load points (CSV, .npy) or images (IDX, CIFAR, a folder, a texture, .npy/.npz)")
         open_button.clicked.connect(self.open_data_requested)
@@ -206,7 +208,7 @@ class ExperimentPanel(QScrollArea):
             _select(self.dataset, c.data.name)
             self.data_path.setText(c.data.path if c.data.name == "file" else "")
             self.data_n.setValue(c.data.n)
-            self.val_fraction.setValue(c.data.val_fraction)
+            self.val_fraction.setValue(max(c.data.val_fraction, -0.05))
             self.preset.clear()
             kind = _shape_kind(c.data.name) if c.data.name != "file" else None
             names = PRESETS_FOR_SHAPE[kind] if kind else sorted({p for v in PRESETS_FOR_SHAPE.values() for p in v})
@@ -246,7 +248,8 @@ class ExperimentPanel(QScrollArea):
             preset = preset if preset in names else names[0]
         kind = "jem" if preset.startswith("jem") else "energy"
         return c.replace(
-            data={"name": data_name, "n": self.data_n.value(), "val_fraction": self.val_fraction.value()},
+            data={"name": data_name, "n": self.data_n.value(),
+                  "val_fraction": -1.0 if self.val_fraction.value() < 0 else self.val_fraction.value()},
             model={"preset": preset, "kind": kind, "layers": []},
             sampler={"kind": self.sampler_kind.currentData(), "n_steps": self.n_steps.value(),
                      "step_size": self.step_size.value(),
