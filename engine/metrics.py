@@ -224,9 +224,8 @@ def grid_kl(true_log_prob: LogProbFn, energy: Any, box: Box,
     log_p = _batched_eval(true_log_prob, points, np, batch_size)
     log_p = log_p - (_logsumexp(log_p) + math.log(area))  # normalised over the box
     p = np.exp(log_p)
-    diff = log_p - log_q.ravel()
-    terms = np.where(p > 0, p * diff, 0.0)  # 0 log 0 = 0
-    return float(np.sum(terms) * area)
+    support = p > 0  # 0 log 0 = 0: only points where the true density has mass count
+    return float(np.sum(p[support] * (log_p[support] - log_q.ravel()[support])) * area)
 
 
 # --------------------------------------------------------------------------- MMD

@@ -28,6 +28,8 @@ PRESETS_FOR_SHAPE = {
     "digits": ["convnet_small", "mnist_cnn", "jem_digits"],
     "rgb32": ["short_run_convnet"],
 }
+INPUT_SHAPES = {"2d": [2], "digits": [1, 28, 28], "rgb32": [3, 32, 32]}
+CUSTOM = "<custom>"  # the preset combo's entry for a config's own model.layers
 SAMPLERS = {"langevin": "Langevin", "mala": "MALA (Metropolis-adjusted)", "hmc": "HMC (Hamiltonian)"}
 
 
@@ -59,6 +61,7 @@ class ExperimentPanel(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(300)
         session.config_changed.connect(self.show_config)
+        session.data_changed.connect(self.show_config)
         session.state_changed.connect(self._on_state)
         self.show_config()
 
@@ -214,7 +217,11 @@ class ExperimentPanel(QScrollArea):
             names = PRESETS_FOR_SHAPE[kind] if kind else sorted({p for v in PRESETS_FOR_SHAPE.values() for p in v})
             for name in names:
                 self.preset.addItem(name, name)
-            _select(self.preset, c.model.preset)
+            if c.model.layers:  # the config's own architecture, kept until another network is chosen
+                self.preset.addItem(f"custom ({len(c.model.layers)} layers)", CUSTOM)
+                _select(self.preset, CUSTOM)
+            else:
+                _select(self.preset, c.model.preset)
             self._show_architecture(c)
             _select(self.sampler_kind, c.sampler.kind)
             self.n_steps.setValue(c.sampler.n_steps)
@@ -243,14 +250,19 @@ class ExperimentPanel(QScrollArea):
         c = self.session.config
         data_name = self.dataset.currentData()
         preset = self.preset.currentData() or c.model.preset
-        if data_name != c.data.name and data_name != "file":  # a new kind of data needs a fitting model
+        new_data = data_name != c.data.name and data_name != "file"
+        if new_data:  # a new kind of data needs a fitting model
             names = PRESETS_FOR_SHAPE[_shape_kind(data_name)]
             preset = preset if preset in names else names[0]
-        kind = "jem" if preset.startswith("jem") else "energy"
+        if preset == CUSTOM:
+            model = {"preset": c.model.preset, "kind": c.model.kind}
+        else:
+            model = {"preset": preset, "kind": "jem" if preset.startswith("jem") else "energy", "layers": [],
+                     "input_shape": []}
         return c.replace(
             data={"name": data_name, "n": self.data_n.value(),
                   "val_fraction": -1.0 if self.val_fraction.value() < 0 else self.val_fraction.value()},
-            model={"preset": preset, "kind": kind, "layers": []},
+            model=model,
             sampler={"kind": self.sampler_kind.currentData(), "n_steps": self.n_steps.value(),
                      "step_size": self.step_size.value(),
                      "noise": -1.0 if self.textbook.isChecked() else self.noise.value(),
@@ -273,7 +285,10 @@ class ExperimentPanel(QScrollArea):
         self.config_edited.emit(self.read_config(), kind)
 
     def _show_architecture(self, config: ExperimentConfig) -> None:
-        net = _build_net(config)
+        preview = self.session.data_preview
+        shape = list(preview.shape[1:]) if preview is not None else \
+            INPUT_SHAPES.get(_shape_kind(config.data.name), [2])
+        net = _build_net(config, shape)
         self.param_count.setText(f"{net.num_parameters():,}" if net is not None else "")
         layers = [] if net is None else list(zip(net.layers, net.shapes))
         self.layer_table.setRowCount(len(layers))
@@ -300,13 +315,14 @@ def _select(combo: QComboBox, value: Any) -> None:
     combo.setCurrentIndex(max(i, 0))
 
 
-def _build_net(config: ExperimentConfig) -> Any:
+def _build_net(config: ExperimentConfig, data_shape: list[int]) -> Any:
     """The experiment's network on the host (for its shapes and size), or None if it cannot be built."""
     from engine.errors import EBMError  # noqa: PLC0415
     from engine.models import PRESETS, EnergyNet  # noqa: PLC0415
 
     try:
-        arch = {"input_shape": config.model.input_shape, "layers": config.model.layers} if config.model.layers \
+        arch = {"input_shape": config.model.input_shape or data_shape, "layers": config.model.layers} \
+            if config.model.layers \
             else PRESETS[config.model.preset]()
         return EnergyNet(arch, xp=np)
     except (KeyError, EBMError):
