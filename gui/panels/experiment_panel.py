@@ -293,7 +293,8 @@ class ExperimentPanel(QScrollArea):
         layers = [] if net is None else list(zip(net.layers, net.shapes))
         self.layer_table.setRowCount(len(layers))
         for row, (layer, shape) in enumerate(layers):
-            settings = ", ".join(f"{k}={v}" for k, v in layer.config.items() if v not in (False, None))
+            settings = ", ".join(f"{k}={v}" for k, v in layer.config.items()  # what differs from the defaults
+                                 if k not in layer.defaults or layer.defaults[k] != v)
             for col, text in enumerate((layer.kind, settings, "x".join(map(str, shape)))):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
