@@ -238,3 +238,40 @@ def in_bounds(x: Any, bounds: tuple[float, float] | None) -> Any | None:
         return None
     flat = x.reshape(x.shape[0], -1)
     return ((flat >= bounds[0]) & (flat <= bounds[1])).all(axis=1)
+
+
+class MetropolisRun:
+    """The state of an MH sampler's run (MALA, HMC): chains, energies, gradients, acceptance, records.
+
+    x: (N, *shape) float states, updated in place by the sampler; e: (N,) float64;
+    g: dE/dx with fixed entries zeroed.
+    """
+
+    def __init__(self, energy: Any, x0: Any, n_steps: int, record: Record | None,
+                 fixed_mask: Any | None, fixed_values: Any | None):
+        xp = get_array_module(x0)
+        self.xp = xp
+        self.x = prepare_x(energy, x0)
+        self.mask, _ = prepare_fixed(self.x, fixed_mask, fixed_values)
+        self.recorder = Recorder(record, self.x, n_steps)
+        e0, g0 = energy.energy_and_grad(self.x)
+        self.e = e0.astype(xp.float64)  # a copy: the energy may reuse its buffers
+        self.g = zero_where(g0.copy(), self.mask)
+        self.n_steps = n_steps
+        self.per_step = xp.zeros(n_steps, dtype=xp.float64)
+        self.per_chain = xp.zeros(self.x.shape[0], dtype=xp.int64)
+        self.recorder.take(0, self.x, self.e)
+
+    def count(self, step: int, accepted: Any) -> None:
+        """Book step ``step``'s per-chain acceptance (N,) bool and record the new states."""
+        self.per_step[step] = accepted.mean(dtype=self.xp.float64)
+        self.per_chain += accepted
+        self.recorder.take(step + 1, self.x, self.e)
+
+    def result(self) -> SampleResult:
+        result = SampleResult(x=self.x)
+        if self.n_steps > 0:
+            result.acceptance_per_step = to_numpy(self.per_step)
+            result.acceptance_per_chain = to_numpy(self.per_chain) / float(self.n_steps)
+            result.acceptance = float(result.acceptance_per_step.mean())
+        return self.recorder.finish(result)

@@ -21,20 +21,18 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..backend import get_array_module, to_numpy
+from ..backend import get_array_module
 from ..errors import ConfigError
 from ..ops.random import standard_normal
 from .base import (
+    MetropolisRun,
     Record,
-    Recorder,
     SampleResult,
     check_n_steps,
     check_positive,
     check_range,
     in_bounds,
     mh_accept,
-    prepare_fixed,
-    prepare_x,
     sq_norm,
     zero_where,
 )
@@ -99,17 +97,9 @@ class HMCSampler:
         acceptance_per_step (n_steps,) and acceptance_per_chain (N,).
         """
         n = check_n_steps(self.n_steps if n_steps is None else n_steps)
-        xp = get_array_module(x0)
-        x = prepare_x(energy, x0)
-        mask, _ = prepare_fixed(x, fixed_mask, fixed_values)
-        rec = Recorder(record, x, n)
-        e0, g0 = energy.energy_and_grad(x)
-        e = e0.astype(xp.float64)
-        g = zero_where(g0.copy(), mask)
-        per_step = xp.zeros(n, dtype=xp.float64)
-        per_chain = xp.zeros(x.shape[0], dtype=xp.int64)
+        run = MetropolisRun(energy, x0, n, record, fixed_mask, fixed_values)
+        x, e, g, mask, xp = run.x, run.e, run.g, run.mask, run.xp
         sd = math.sqrt(float(self.mass))
-        rec.take(0, x, e)
         for t in range(n):
             p = standard_normal(rng, x.shape, x.dtype)
             p *= sd
@@ -125,12 +115,5 @@ class HMCSampler:
             xp.copyto(x, x_new, where=chains)
             xp.copyto(g, g_new, where=chains)
             xp.copyto(e, e_new, where=accepted)
-            per_step[t] = accepted.mean(dtype=xp.float64)
-            per_chain += accepted
-            rec.take(t + 1, x, e)
-        result = SampleResult(x=x)
-        if n > 0:
-            result.acceptance_per_step = to_numpy(per_step)
-            result.acceptance_per_chain = to_numpy(per_chain) / float(n)
-            result.acceptance = float(result.acceptance_per_step.mean())
-        return rec.finish(result)
+            run.count(t, accepted)
+        return run.result()

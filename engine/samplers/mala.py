@@ -33,19 +33,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..backend import get_array_module, to_numpy
+from ..backend import get_array_module
 from ..ops.random import standard_normal
 from .base import (
+    MetropolisRun,
     Record,
-    Recorder,
     SampleResult,
     check_n_steps,
     check_positive,
     check_range,
     in_bounds,
     mh_accept,
-    prepare_fixed,
-    prepare_x,
     zero_where,
 )
 
@@ -147,24 +145,9 @@ class MALASampler:
         acceptance_per_step (n_steps,) and acceptance_per_chain (N,).
         """
         n = check_n_steps(self.n_steps if n_steps is None else n_steps)
-        xp = get_array_module(x0)
-        x = prepare_x(energy, x0)
-        mask, _ = prepare_fixed(x, fixed_mask, fixed_values)
-        rec = Recorder(record, x, n)
-        e0, g0 = energy.energy_and_grad(x)
-        e = e0.astype(xp.float64)  # a copy: the energy may reuse its buffers
-        g = zero_where(g0.copy(), mask)
-        per_step = xp.zeros(n, dtype=xp.float64)
-        per_chain = xp.zeros(x.shape[0], dtype=xp.int64)
-        rec.take(0, x, e)
+        run = MetropolisRun(energy, x0, n, record, fixed_mask, fixed_values)
         for t in range(n):
-            out = mala_step(energy, x, e, g, self.step_size, rng, mask, self.clip_grad, self.bounds)
-            per_step[t] = out.accepted.mean(dtype=xp.float64)
-            per_chain += out.accepted
-            rec.take(t + 1, x, e)
-        result = SampleResult(x=x)
-        if n > 0:
-            result.acceptance_per_step = to_numpy(per_step)
-            result.acceptance_per_chain = to_numpy(per_chain) / float(n)
-            result.acceptance = float(result.acceptance_per_step.mean())
-        return rec.finish(result)
+            out = mala_step(energy, run.x, run.e, run.g, self.step_size, rng, run.mask, self.clip_grad,
+                            self.bounds)
+            run.count(t, out.accepted)
+        return run.result()
