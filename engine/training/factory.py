@@ -32,8 +32,12 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...], seed: int, dt
         factory = PRESETS[config.preset]
         arch = factory(num_classes=config.n_classes) if config.preset.startswith("jem") else factory()
     if tuple(arch["input_shape"]) != tuple(input_shape):
+        fitting = [name for name, make in PRESETS.items()
+                   if not name.startswith("W") and tuple(make()["input_shape"]) == tuple(input_shape)]
+        hint = f"set model.preset to one made for it: {', '.join(fitting)}" if fitting else \
+            "give model.layers for this input shape"
         raise ConfigError(f"the model expects inputs of shape {tuple(arch['input_shape'])} but the data has "
-                          f"{tuple(input_shape)}: pick a model preset made for this data")
+                          f"{tuple(input_shape)}: {hint}")
     if config.kind == "jem":
         return JEM(arch, seed=seed, dtype=dtype)
     net = EnergyNet(arch, seed=seed, dtype=dtype)

@@ -156,3 +156,17 @@ def test_a_diverging_run_reports_the_error_and_stays_usable(qtbot, window):
     qtbot.waitUntil(lambda: s.state == "error", timeout=WAIT)
     assert any("diverged" in e for e in errors)
     assert window.train_action.isEnabled() and window.chain_action.isEnabled()
+
+
+def test_a_users_points_file_trains(qtbot, window, tmp_path):
+    path = tmp_path / "points.csv"
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.normal(-1.5, 0.3, (300, 2)), rng.normal(1.5, 0.3, (300, 2))])
+    path.write_text("x,y\n" + "\n".join(f"{a:.5f},{b:.5f}" for a, b in points))
+    s = window.session
+    window.use_data_file(str(path))
+    qtbot.waitUntil(lambda: s.config.data.name == "file" and s.state == "paused" and s.data_preview is not None
+                    and len(s.data_preview) <= 600, timeout=WAIT)
+    window.step_once()
+    qtbot.waitUntil(lambda: s.iteration == 1, timeout=WAIT)
+    assert s.landscape is not None
