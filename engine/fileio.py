@@ -26,6 +26,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def write_file(path: str | os.PathLike[str], data: bytes, what: str, error: type[Exception]) -> Path:
+    """atomic_write_bytes, with an OSError turned into ``error`` saying what to do."""
+    path = Path(path)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise error(f"could not write the {what} {path}: {exc.strerror or exc}; "
+                    f"check that the folder exists, is writable and has free space") from exc
+    return path
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

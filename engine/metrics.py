@@ -39,7 +39,7 @@ import numpy as np
 
 from . import backend
 from .errors import ConfigError, EBMError
-from .fileio import atomic_write_bytes
+from .fileio import write_file
 
 DEFAULT_GRID_RESOLUTION = 512
 Box = Sequence[float] | Sequence[Sequence[float]]
@@ -57,13 +57,7 @@ __all__ = [
 
 def _write_atomic(path: str | os.PathLike[str], data: bytes, what: str) -> Path:
     """Atomic write that turns an OSError into an EBMError saying what to do."""
-    path = Path(path)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise EBMError(f"could not write the {what} {path}: {exc.strerror or exc}; "
-                       f"check that the folder exists, is writable and has free space") from exc
-    return path
+    return write_file(path, data, what, EBMError)
 
 
 def _host(a: Any, dtype: Any = np.float64) -> np.ndarray:

@@ -64,16 +64,15 @@ def main() -> int:
         s.chain = None
         w.start_chain_at(x, y)
         wait(app, lambda: s.chain is not None)
-    w.tabs.setCurrentWidget(w.landscape_view)
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
-    w.grab().save(str(out / "screenshot_landscape.png"))
-    w.tabs.setCurrentWidget(w.curves_view)
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
-    w.grab().save(str(out / "screenshot_curves.png"))
+    def shoot(view, name: str) -> None:
+        w.tabs.setCurrentWidget(view)
+        for _ in range(20):  # let the throttled views redraw
+            app.processEvents()
+            time.sleep(0.02)
+        w.grab().save(str(out / f"screenshot_{name}.png"))
+
+    shoot(w.landscape_view, "landscape")
+    shoot(w.curves_view, "curves")
 
     digits = ROOT / "resources" / "presets" / "digits_convnet.toml"
     if digits.exists():
@@ -83,16 +82,8 @@ def main() -> int:
         wait(app, lambda: s.state == "finished")
         w.start_chain_from_noise()
         wait(app, lambda: s.chain is not None)
-        w.tabs.setCurrentWidget(w.samples_view)
-        for _ in range(20):
-            app.processEvents()
-            time.sleep(0.02)
-        w.grab().save(str(out / "screenshot_samples.png"))
-        w.tabs.setCurrentWidget(w.chain_view)
-        for _ in range(20):
-            app.processEvents()
-            time.sleep(0.02)
-        w.grab().save(str(out / "screenshot_chain.png"))
+        shoot(w.samples_view, "samples")
+        shoot(w.chain_view, "chain")
     w.close()
     print(f"screenshots in {out}")
     return 0

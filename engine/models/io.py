@@ -22,7 +22,7 @@ from safetensors.numpy import save as st_save
 
 from ..backend import to_numpy
 from ..errors import ConfigError, ModelFileError
-from ..fileio import atomic_write_bytes
+from ..fileio import write_file
 from .energy_net import EnergyNet
 
 FORMAT = "ebm-studio-model"
@@ -50,13 +50,7 @@ def save_model(path: str | os.PathLike[str], net: EnergyNet) -> Path:
                              f"(training diverged); save an earlier checkpoint or lower the learning rate")
     metadata = {"format": FORMAT, "version": VERSION, "architecture": net.to_json(),
                 "dtype": np.dtype(net.dtype).name}
-    data = st_save(tensors, metadata=metadata)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise ModelFileError(f"could not write the model file {path}: {exc.strerror or exc}; "
-                             f"check that the folder exists, is writable and has free space") from exc
-    return path
+    return write_file(path, st_save(tensors, metadata=metadata), "model file", ModelFileError)
 
 
 def load_model(path: str | os.PathLike[str], xp: Any = None) -> EnergyNet:
