@@ -14,6 +14,7 @@ saying what is wrong and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -24,6 +25,11 @@ from typing import Any, Sequence
 from .errors import EBMError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
+
+# Commands that live beside their engine code: each module has register(subparsers),
+# which adds its parser(s) with set_defaults(fn=...). Imported only when the parser is built.
+COMMAND_MODULES: list[str] = [
+]
 
 
 def _progress(it: int, total: int, start_it: int, started: float, loss: float) -> str:
@@ -178,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_export)
     p = sub.add_parser("presets", help="list the built-in experiment presets")
     p.set_defaults(fn=cmd_presets)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
