@@ -221,8 +221,8 @@ class Trainer:
 
     # --- evaluation -------------------------------------------------------------------
 
-    def evaluate(self) -> dict[str, float]:
-        """Validation metrics.
+    def evaluate(self, on: Dataset | None = None) -> dict[str, float]:
+        """Validation metrics (or the same metrics on another dataset ``on``, e.g. the training set).
 
         Every model: mean energy of validation data (e_data, to set against the
         training E(x+)); 2D: exact NLL and KL on a grid; every model: MMD between buffer samples and
@@ -230,7 +230,7 @@ class Trainer:
         the training set (a memorisation check) and the AUROC of telling validation
         images from uniform noise by energy; JEM: classification accuracy.
         """
-        v = self.val_set
+        v = self.val_set if on is None else on
         out: dict[str, float] = {}
         val = v.x[:2000]
         if len(val) == 0:
@@ -252,7 +252,7 @@ class Trainer:
             if val.ndim == 4:
                 out["nn_distance"] = float(nearest_neighbors(fake[:100], self.train_set.x[:2000])[0].mean())
         if val.ndim == 4:
-            lo, hi = self.val_set.value_range
+            lo, hi = v.value_range
             noise = np.random.default_rng(0).uniform(lo, hi, size=val[:500].shape).astype(self.dtype)
             energy = self.model.energy
             e_in = backend.to_numpy(energy(self.xp.asarray(val[:500], dtype=self.dtype)))

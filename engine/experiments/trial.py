@@ -1,0 +1,80 @@
+"""One training run, start to finish, reduced to its final metrics: the unit every experiment repeats.
+
+    result = train_and_evaluate(config, iterations=200)
+    result.metrics["val_nll"], result.metrics["train_nll"], result.curve  # loss per iteration
+
+Metrics are named ``val_<name>`` (validation set) and, with ``train_metrics``,
+``train_<name>`` (the same metric on the training set), plus ``loss`` (mean of
+the last 10% of iterations) and ``seconds``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..data.dataset import Dataset
+from ..training.config import ExperimentConfig
+from ..training.report import Report
+from ..training.trainer import Trainer
+
+# Which way is better for each metric name (without its val_/train_ prefix).
+HIGHER_IS_BETTER = {"accuracy", "ood_auroc_noise", "acceptance"}
+OBJECTIVES = ("nll", "kl", "mmd", "e_data", "nn_distance", "accuracy", "ood_auroc_noise", "loss")
+
+
+def is_minimized(metric: str) -> bool:
+    """True when smaller values of ``metric`` (e.g. "val_nll", "loss") are better."""
+    base = metric.split("_", 1)[1] if metric.startswith(("val_", "train_")) else metric
+    return base not in HIGHER_IS_BETTER
+
+
+@dataclass
+class TrialResult:
+    metrics: dict[str, float]  # val_*, train_*, loss, seconds
+    curve: list[float] = field(default_factory=list)  # training loss per iteration
+    iterations: int = 0
+    diverged: str = ""  # the divergence message, if the run stopped on one
+
+    def score(self, objective: str) -> float:
+        """The objective as a number to minimize (a higher-is-better metric is negated);
+        +inf when the metric is missing or not finite (a diverged run ranks last)."""
+        value = self.metrics.get(objective, math.nan)
+        if not math.isfinite(value):
+            return math.inf
+        return value if is_minimized(objective) else -value
+
+
+def train_and_evaluate(config: ExperimentConfig, iterations: int | None = None, run_dir: str | Path | None = None,
+                       resume: bool = False, data: tuple[Dataset, Dataset] | None = None,
+                       train_metrics: bool = False, on_report: Callable[[Report], Any] | None = None,
+                       trainer: Trainer | None = None) -> TrialResult:
+    """Train ``config`` (up to ``iterations`` more, default: train.iterations) and evaluate the end.
+
+    run_dir/resume: as for Trainer (a trial that resumes continues its run exactly).
+    data: (train, val) to use instead of the config's data (e.g. a training subset).
+    A run that diverges ends early with ``diverged`` set and its metrics as far as they go.
+    """
+    from ..training.trainer import DivergenceError  # noqa: PLC0415 - same module as Trainer
+
+    start = time.perf_counter()
+    trainer = trainer or Trainer(config, run_dir=run_dir, resume=resume, data=data)
+    curve: list[float] = []
+    diverged = ""
+    try:
+        for report in trainer.run(iterations):
+            curve.append(report.loss)
+            if on_report is not None:
+                on_report(report)
+    except DivergenceError as exc:
+        diverged = str(exc)
+    metrics = {f"val_{k}": v for k, v in trainer.evaluate().items()} if not diverged else {}
+    if train_metrics and not diverged:
+        metrics.update({f"train_{k}": v for k, v in trainer.evaluate(on=trainer.train_set).items()})
+    tail = curve[-max(1, len(curve) // 10):]
+    metrics["loss"] = sum(tail) / len(tail) if tail else math.nan
+    metrics["seconds"] = time.perf_counter() - start
+    return TrialResult(metrics, curve, trainer.iteration, diverged)
