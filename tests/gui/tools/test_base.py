@@ -1,0 +1,88 @@
+from PySide6.QtWidgets import QLabel
+
+from engine.errors import ConfigError
+from gui.jobs import Job, eta_text
+from gui.tools.base import ToolWindow
+
+
+class _Counter(ToolWindow):
+    title = "Counter"
+
+    def __init__(self, n=5, fail=None, **kw):
+        super().__init__(**kw)
+        self.n, self.fail, self.seen, self.result = n, fail, [], None
+        self.results.addWidget(QLabel("results"))
+
+    def make_job_fn(self):
+        if self.n < 0:
+            raise ConfigError("n must be >= 0")
+
+        def fn(report, stop):
+            for i in range(self.n):
+                if stop.is_set():
+                    return "stopped"
+                if self.fail == i:
+                    raise ValueError("boom")
+                report(i)
+            return self.n
+        return fn
+
+    def on_report(self, obj):
+        self.seen.append(obj)
+        self.set_progress(obj + 1, self.n)
+
+    def on_done(self, result):
+        self.result = result
+
+
+def test_job_reports_in_order_then_returns(qtbot):
+    w = _Counter(5)
+    qtbot.addWidget(w)
+    w.start()
+    qtbot.waitUntil(lambda: w.result == 5, timeout=5000)
+    assert w.seen == [0, 1, 2, 3, 4] and w.status.text() == "done"
+    qtbot.waitUntil(lambda: w.run_button.isEnabled(), timeout=5000)
+    assert not w.stop_button.isEnabled()
+    assert w.progress_bar.value() == 1000
+
+
+def test_a_bad_setting_is_reported_without_starting(qtbot):
+    w = _Counter(-1)
+    qtbot.addWidget(w)
+    w.start()
+    assert w.job is None and "n must be >= 0" in w.status.text()
+
+
+def test_an_unexpected_error_reaches_the_status_line_and_the_controls_come_back(qtbot):
+    w = _Counter(5, fail=2)
+    qtbot.addWidget(w)
+    w.start()
+    qtbot.waitUntil(lambda: "boom" in w.status.text(), timeout=5000)
+    assert "unexpected error: ValueError" in w.status.text()
+    qtbot.waitUntil(lambda: w.run_button.isEnabled(), timeout=5000)
+    assert w.seen == [0, 1] and w.result is None
+
+
+def test_job_stops_when_asked(qtbot):
+    import threading
+    gate = threading.Event()
+
+    def fn(report, stop):
+        gate.wait(5)
+        return "stopped" if stop.is_set() else "ran"
+
+    job = Job(fn)
+    results = []
+    job.done.connect(results.append)
+    job.start()
+    job.request_stop()
+    gate.set()
+    qtbot.waitUntil(lambda: results == ["stopped"], timeout=5000)
+    job.wait(5000)
+
+
+def test_eta_text():
+    assert eta_text(0, 10, 5.0) == "0 / 10"
+    assert eta_text(5, 10, 10.0) == "5 / 10 · 10 s left"
+    assert eta_text(1, 10, 30.0) == "1 / 10 · 4 min 30 s left"
+    assert eta_text(10, 10, 30.0) == "10 / 10"
