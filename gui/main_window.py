@@ -7,9 +7,11 @@ asking; learning rate and sampler edits reach the running worker at once.
 
 from __future__ import annotations
 
+import importlib
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt
@@ -23,6 +25,7 @@ from engine.training.config import ExperimentConfig, load_config
 from .panels.experiment_panel import ExperimentPanel
 from .run_folders import new_run_dir
 from .session import Session
+from .tools.registry import TOOLS, ToolEntry
 from .views import ChainView, CurvesView, DataPreview, LandscapeView, LogView, SamplesView
 from .views.figure_export import export_png, export_svg
 from .worker import TrainingWorker
@@ -140,10 +143,43 @@ class MainWindow(QMainWindow):
         run_menu = menu.addMenu("&Run")
         for a in (self.train_action, self.step_action, self.stop_action, self.reset_action, self.chain_action):
             run_menu.addAction(a)
+        self._build_tool_menus(menu)
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.panel_dock.toggleViewAction())
         view_menu.addAction(self.log_dock.toggleViewAction())
         self._refresh_recent_menu()
+
+    def _build_tool_menus(self, menu: Any) -> None:
+        """Experiments (many runs) and Apply (what a trained EBM is for): one window per tool."""
+        self.tool_windows: dict[str, QWidget] = {}
+        menus: dict[str, Any] = {}
+        for entry in TOOLS:
+            if entry.menu not in menus:
+                menus[entry.menu] = menu.addMenu(f"&{entry.menu}")
+            menus[entry.menu].addAction(self._action(f"{entry.text}…", lambda e=entry: self.open_tool(e), None,
+                                                     entry.tip))
+
+    def open_tool(self, entry: ToolEntry) -> QWidget:
+        """Show the tool's window (one per tool, kept while the main window lives)."""
+        window = self.tool_windows.get(entry.target)
+        if window is None:
+            module, name = entry.target.split(":")
+            window = getattr(importlib.import_module(module), name)(self.session, self)
+            if hasattr(window, "config_chosen"):
+                window.config_chosen.connect(self.use_config)
+            self.tool_windows[entry.target] = window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        return window
+
+    def use_config(self, config: ExperimentConfig) -> None:
+        """Train ``config`` (from a tool, e.g. a search's best trial), asking first if a run is going."""
+        if self.session.has_run and not self._confirm("Use this configuration",
+                                                      "Start a new run with this configuration? The current "
+                                                      "run stays saved in its folder."):
+            return
+        self.start_run(config)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -523,6 +559,8 @@ class MainWindow(QMainWindow):
             return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
+        for window in self.tool_windows.values():
+            window.close()  # a tool's job stops with its window
         self._stop_worker()
         event.accept()
 

@@ -86,3 +86,37 @@ def test_eta_text():
     assert eta_text(5, 10, 10.0) == "5 / 10 · 10 s left"
     assert eta_text(1, 10, 30.0) == "1 / 10 · 4 min 30 s left"
     assert eta_text(10, 10, 30.0) == "10 / 10"
+
+
+def test_main_window_opens_a_registered_tool_once_and_applies_its_config(qtbot, monkeypatch, tmp_path):
+    from PySide6.QtCore import QSettings, Signal
+
+    from engine.training.config import ExperimentConfig
+    from gui import main_window as mw
+    from gui.tools.registry import ToolEntry
+
+    class _Chooser(_Counter):
+        config_chosen = Signal(object)
+
+        def __init__(self, session, parent=None):
+            super().__init__(session=session, parent=parent)
+
+    import sys
+    import types
+    module = types.ModuleType("_test_tool_module")
+    module.Chooser = _Chooser
+    monkeypatch.setitem(sys.modules, "_test_tool_module", module)
+    entry = ToolEntry("Experiments", "Chooser", "_test_tool_module:Chooser", "a test tool")
+    monkeypatch.setattr(mw, "TOOLS", [entry])
+    monkeypatch.setattr(mw, "new_run_dir", lambda name: tmp_path / name)
+    w = mw.MainWindow(ExperimentConfig().replace(train={"iterations": 2}),
+                      settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    w.setProperty("assume_yes", True)
+    qtbot.addWidget(w)
+    menus = [a.text() for a in w.menuBar().actions()]
+    assert "&Experiments" in menus
+    tool = w.open_tool(entry)
+    assert w.open_tool(entry) is tool and tool.isVisible()
+    tool.config_chosen.emit(ExperimentConfig().replace(train={"iterations": 3}, sampler={"n_steps": 7}))
+    assert w.session.config.sampler.n_steps == 7
+    w.close()
