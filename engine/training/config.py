@@ -67,6 +67,7 @@ class ModelConfig:
     input_shape: list = field(default_factory=list)  # with layers
     layers: list = field(default_factory=list)  # layer specs, as in model.json
     n_classes: int = field(default=10, metadata=_range(2))  # JEM
+    width: int = field(default=0, metadata=_range(0))  # 0: the preset's own; else its hidden width (mlp_2d)
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
-
 
 from ..data.dataset import Dataset, load_dataset
 from ..errors import ConfigError
@@ -24,13 +24,7 @@ def build_data(config: ExperimentConfig) -> tuple[Dataset, Dataset]:
 
 def build_model(config: ModelConfig, input_shape: tuple[int, ...], seed: int, dtype: Any) -> Any:
     """An EnergyNet, or a JEM wrapping one, whose input fits the data."""
-    if config.layers:
-        arch = {"input_shape": list(config.input_shape) or list(input_shape), "layers": config.layers}
-    else:
-        if config.preset not in PRESETS:
-            raise ConfigError(f"model.preset = {config.preset!r} is unknown; allowed: {', '.join(PRESETS)}")
-        factory = PRESETS[config.preset]
-        arch = factory(num_classes=config.n_classes) if config.preset.startswith("jem") else factory()
+    arch = model_arch(config, input_shape)
     if tuple(arch["input_shape"]) != tuple(input_shape):
         fitting = [name for name, make in PRESETS.items()
                    if not name.startswith("W") and tuple(make()["input_shape"]) == tuple(input_shape)]
@@ -45,6 +39,32 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...], seed: int, dt
         raise ConfigError(f"model.preset = {config.preset!r} has {net.output_size} outputs: an energy model "
                           "needs 1 (set model.kind = 'jem' for a classifier)")
     return net
+
+
+def model_arch(config: ModelConfig, input_shape: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The architecture {input_shape, layers} the model config describes: its own layers (whose
+    input_shape defaults to ``input_shape``, the data's), or its preset with n_classes / width applied."""
+    if not config.layers:
+        return preset_arch(config)
+    if config.width:
+        raise ConfigError(f"model.width = {config.width} sets the width of a preset, but this config gives "
+                          "model.layers: set model.width = 0 and write the widths into the layers")
+    return {"input_shape": list(config.input_shape) or list(input_shape), "layers": config.layers}
+
+
+def preset_arch(config: ModelConfig) -> dict[str, Any]:
+    """The architecture {input_shape, layers} of ``model.preset`` with model.n_classes / model.width applied."""
+    if config.preset not in PRESETS:
+        raise ConfigError(f"model.preset = {config.preset!r} is unknown; allowed: {', '.join(PRESETS)}")
+    factory = PRESETS[config.preset]
+    kwargs: dict[str, Any] = {"num_classes": config.n_classes} if config.preset.startswith("jem") else {}
+    if config.width:
+        if "width" not in inspect.signature(factory).parameters:
+            with_width = [name for name, f in PRESETS.items() if "width" in inspect.signature(f).parameters]
+            raise ConfigError(f"model.width = {config.width} but preset {config.preset!r} has no width setting; "
+                              f"set model.width = 0, or use a preset that has one: {', '.join(with_width)}")
+        kwargs["width"] = config.width
+    return factory(**kwargs)
 
 
 def build_sampler(config: SamplerConfig) -> Any:
