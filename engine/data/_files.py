@@ -72,8 +72,8 @@ def npy_header(fp: Any, path: PathLike) -> tuple[tuple[int, ...], bool, np.dtype
             shape, fortran, dtype = npy_format.read_array_header_2_0(fp)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except ValueError as exc:
-        raise fail(path, f"is not a valid .npy array ({exc}).") from exc
+    except Exception as exc:  # noqa: BLE001 - NumPy's header parser raises ValueError, TokenError, ...
+        raise fail(path, f"is not a valid .npy array ({type(exc).__name__}: {exc}).") from exc
     if dtype.hasobject or dtype.kind not in "biuf":
         raise fail(path, f"holds {dtype} data; only numeric arrays can be loaded "
                          "(object/pickled arrays are refused for safety).")
@@ -81,6 +81,20 @@ def npy_header(fp: Any, path: PathLike) -> tuple[tuple[int, ...], bool, np.dtype
     for d in shape:
         count *= int(d)
     return tuple(int(d) for d in shape), bool(fortran), dtype, count * dtype.itemsize
+
+
+def check_fits_in_memory(path: PathLike, nbytes: int, what: str) -> None:
+    """DataError when ``nbytes`` (a size declared by the file) exceed the memory available now.
+
+    Called before anything is allocated from a declared size, so a file cannot make the
+    process allocate more than the machine has (MemAvailable, or the cgroup limit).
+    """
+    from ..training.memory import available_host_bytes, format_bytes  # noqa: PLC0415
+
+    available = available_host_bytes()
+    if available is not None and nbytes > available:
+        raise fail(path, f"{what} would need {format_bytes(nbytes)} of memory, but only "
+                         f"{format_bytes(available)} is available; use a smaller file or subset.")
 
 
 _DEFLATE_MAX_RATIO = 1100  # deflate cannot expand more than ~1032:1
@@ -102,9 +116,10 @@ def load_npy(path: PathLike) -> np.ndarray:
     if size - offset > nbytes:
         raise fail(p, f"has {size - offset - nbytes} bytes after the {shape} {dtype} array its "
                       "header describes; the file is damaged or not a .npy file.")
+    check_fits_in_memory(p, nbytes, f"its {shape} {dtype} array")
     try:
         return np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, MemoryError) as exc:
         raise fail(p, f"cannot be read as .npy ({exc}).") from exc
 
 
@@ -134,14 +149,17 @@ def load_npz(path: PathLike) -> dict[str, np.ndarray]:
                     raise fail(p, f"{member} is truncated or damaged: its header promises {shape} "
                                   f"{dtype} ({nbytes} bytes) but it holds "
                                   f"{info.file_size - header_len} bytes of data.")
+                check_fits_in_memory(p, nbytes, f"{member} ({shape} {dtype})")
                 with zf.open(info) as fp:
                     arr = npy_format.read_array(fp, allow_pickle=False)
                 key = info.filename.removesuffix(".npy")
                 out[key] = arr
     except zipfile.BadZipFile as exc:
         raise fail(p, f"is not a valid .npz (zip) archive ({exc}).") from exc
-    except (ValueError, OSError, EOFError, zlib.error) as exc:
+    except (ValueError, OSError, EOFError, zlib.error, MemoryError) as exc:
         raise fail(p, f"cannot be read as .npz ({exc}).") from exc
+    except (NotImplementedError, RuntimeError) as exc:  # zipfile: unknown compression, encrypted member
+        raise fail(p, f"uses a zip feature .npz files do not use ({exc}); save it again with numpy.savez.") from exc
     if not out:
         raise fail(p, "is an empty .npz archive: it holds no arrays.")
     return out

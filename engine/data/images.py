@@ -16,15 +16,18 @@ import io
 import pickle
 import re
 import struct
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..errors import DataError
 from ._files import (
     PathLike,
     check_finite,
+    check_fits_in_memory,
     existing_dir,
     existing_file,
     fail,
@@ -83,6 +86,16 @@ def _open_maybe_gzip(p: Path) -> tuple[Any, bool]:
     return (gzip.open(p, "rb") if is_gz else open(p, "rb")), is_gz
 
 
+def _gzip_isize(p: Path) -> int | None:
+    """The uncompressed size mod 2**32 from a gzip file's trailer (its last 4 bytes)."""
+    with open(p, "rb") as f:
+        f.seek(0, 2)
+        if f.tell() < 18:  # 10-byte header + 8-byte trailer
+            return None
+        f.seek(-4, 2)
+        return struct.unpack("<I", f.read(4))[0]
+
+
 def _read_exact(f: Any, n: int) -> bytearray:
     """Up to n bytes, read in bounded chunks (never one allocation of n up front)."""
     buf = bytearray()
@@ -136,9 +149,19 @@ def read_idx(path: PathLike, kind: str) -> np.ndarray:
                 if size - header > count:
                     raise fail(p, f"has {size - header - count} bytes more than its header "
                                   f"({' x '.join(map(str, dims))}) describes; it is damaged.")
-            elif count > _GZIP_MAX_RATIO * size:
-                raise fail(p, f"claims {count} bytes of data, more than a {size}-byte gzip file "
-                              "can hold; it is damaged.")
+            else:
+                if count > _GZIP_MAX_RATIO * size:
+                    raise fail(p, f"claims {count} bytes of data, more than a {size}-byte gzip file "
+                                  "can hold; it is damaged.")
+                # a gzip bomb with a small IDX header inflates to far more than the header says:
+                # the trailer records the true size, so refuse before inflating anything
+                isize = _gzip_isize(p)
+                if isize is not None and isize != (header + count) % (1 << 32):
+                    what = "is truncated" if isize < header + count else "holds more data than its header describes"
+                    raise fail(p, f"{what}: it inflates to {isize} bytes (its gzip trailer) but its IDX header "
+                                  f"({' x '.join(map(str, dims))}) describes {header + count}; it is damaged.")
+            # the bytes, and (images) their float32 copy
+            check_fits_in_memory(p, count * (5 if kind == "images" else 1), f"its {' x '.join(map(str, dims))} data")
             data = _read_exact(f, count)
             if len(data) < count:
                 raise fail(p, f"is truncated: its header promises {' x '.join(map(str, dims))} "
@@ -207,6 +230,10 @@ _reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct
 def _safe_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     if subtype is not np.ndarray:
         raise _Refused("only plain numpy arrays may be rebuilt")
+    # NumPy pickles an array as an empty shell (shape (0,)) filled by __setstate__ from the
+    # pickled bytes; any other shape would allocate memory the file only declares
+    if shape != (0,) or not isinstance(dtype, (bytes, str)):
+        raise _Refused(f"an array shell of shape {shape!r} is not what NumPy pickles")
     return _reconstruct(subtype, shape, dtype)
 
 
@@ -334,7 +361,10 @@ def load_cifar_pickle(path: PathLike, *, label: str = "fine") -> LoadedImages:
     data = d["data"]
     if isinstance(data, (bytes, bytearray)):
         data = np.frombuffer(data, dtype=np.uint8)
-    data = np.asarray(data)
+    try:
+        data = np.asarray(data)
+    except (ValueError, TypeError, OverflowError) as exc:  # a ragged or mixed list
+        raise fail(p, f"'data' is not an array of pixels ({exc}).") from exc
     if data.dtype.kind not in "iu" or data.size == 0:
         raise fail(p, f"'data' holds {data.dtype} values; CIFAR pixels are bytes 0..255.")
     if data.size % _CIFAR_PIXELS:
@@ -420,16 +450,44 @@ def _pil() -> Any:
     return Image, ImageOps
 
 
+MAX_IMAGE_PIXELS = 1 << 26  # 8192 x 8192: larger images are refused, not decoded
+_PIXELS_PER_BYTE = 4096  # more than any real compressor gives for a useful image; 1M pixels always pass
+
+
+def _check_image_size(p: Path, width: int, height: int) -> None:
+    """Refuse a declared size before decoding: a decompression bomb or a damaged header."""
+    pixels = width * height
+    if pixels > MAX_IMAGE_PIXELS:
+        raise fail(p, f"is {width} x {height} pixels, larger than the {MAX_IMAGE_PIXELS:,} pixels "
+                      "(8192 x 8192) an image may have here; downscale it first.")
+    size = p.stat().st_size
+    if pixels > max(1 << 20, _PIXELS_PER_BYTE * size):
+        raise fail(p, f"declares {width} x {height} pixels, more than a {size}-byte image file can "
+                      "hold; it is damaged (or a decompression bomb).")
+
+
 def _open_image(p: Path, mode: str) -> Any:
     """The image as a PIL "L" or "RGB" image; transparency is composited onto white."""
     Image, _ = _pil()
     try:
-        with Image.open(p) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(p)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # Pillow's own size check
+        raise fail(p, f"is larger than the {MAX_IMAGE_PIXELS:,} pixels (8192 x 8192) an image may have "
+                      f"here ({exc}); downscale it first.") from exc
+    except Exception as exc:
+        raise fail(p, f"is not a readable image ({type(exc).__name__}: {exc}).") from exc
+    try:
+        with im:
+            _check_image_size(p, *im.size)
             im.load()
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
                 im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
             return im.convert("L" if mode == "gray" else "RGB")
+    except DataError:
+        raise
     except Exception as exc:
         raise fail(p, f"is not a readable image ({type(exc).__name__}: {exc}).") from exc
 

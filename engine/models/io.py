@@ -12,6 +12,7 @@ bit-exact. Loading checks everything a user could get wrong and raises
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,13 @@ from safetensors.numpy import save as st_save
 from ..backend import to_numpy
 from ..errors import ConfigError, ModelFileError
 from ..fileio import write_file
-from .energy_net import EnergyNet
+from ..layers.parametric import WeightLayer
+from .energy_net import EnergyNet, _build_layers, normalize_config
 
 FORMAT = "ebm-studio-model"
 VERSION = "1"
 _DTYPES = {"F32": np.dtype(np.float32), "F64": np.dtype(np.float64)}
+_SMALL = 1 << 22  # parameters a damaged file may make us allocate before the exact check
 _DTYPE_NAMES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 
 
@@ -66,6 +69,7 @@ def load_model(path: str | os.PathLike[str], xp: Any = None) -> EnergyNet:
             names = list(f.keys())
             specs = {n: (f.get_slice(n).get_dtype(), tuple(f.get_slice(n).get_shape())) for n in names}
             config, dtype = _check_header(path, metadata, specs)
+            _check_size(path, config, specs)
             net = _build(path, config, dtype, xp)
             _check_tensors(path, net, specs)
             tensors = {n: f.get_tensor(n) for n in names}
@@ -123,6 +127,28 @@ def _check_header(path: Path, metadata: dict[str, str],
     else:
         dtype = _DTYPES[found[0]] if found else np.dtype(np.float32)
     return config, dtype
+
+
+def _check_size(path: Path, config: Any, specs: dict[str, tuple[str, tuple[int, ...]]]) -> None:
+    """Refuse an architecture that needs more parameters than the file holds, before building
+    it: the architecture is text in the file, and building allocates what it declares."""
+    try:
+        layers = _build_layers(normalize_config(config)["layers"])
+    except (ConfigError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ModelFileError(f"the architecture in {path} is not a valid network: {exc}; "
+                             f"the file is damaged or from another program") from None
+    needed = 0
+    for layer in layers:
+        if isinstance(layer, WeightLayer):
+            try:
+                shape = layer._weight_shape()
+                needed += math.prod(int(d) for d in shape) + (int(shape[0]) if layer.config.get("bias") else 0)
+            except (TypeError, ValueError, KeyError, IndexError):
+                continue  # the full build below names the bad setting
+    held = sum(math.prod(shape) for _, shape in specs.values())
+    if needed > 2 * held + _SMALL:  # small gaps: the build is cheap and the tensor check names them
+        raise ModelFileError(f"the architecture in {path} needs {needed:,} parameters but the file holds "
+                             f"{held:,} values; the file is damaged or was edited: save the model again")
 
 
 def _build(path: Path, config: Any, dtype: np.dtype, xp: Any) -> EnergyNet:

@@ -51,7 +51,25 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         meta = {k: json.loads(v) for k, v in header.items() if k != "format"}
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"checkpoint {path} has corrupt metadata ({exc})") from None
+    _check_contents(Path(path), tensors, meta)
     return tensors, meta
+
+
+def _check_contents(path: Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Checks before any of a checkpoint is applied: a sane iteration that matches the file
+    name, finite model and optimizer tensors. ModelFileError otherwise."""
+    if "iteration" in meta:
+        it = meta["iteration"]
+        if isinstance(it, bool) or not isinstance(it, int) or it < 0:
+            raise ModelFileError(f"checkpoint {path} has no valid iteration count ({it!r}); it is damaged")
+        named = _NAME.match(path.name)
+        if named and int(named.group(1)) != it:
+            raise ModelFileError(f"checkpoint {path} says iteration {it} but its name says "
+                                 f"{int(named.group(1))}; it is damaged")
+    for name, value in tensors.items():
+        if value.dtype.kind == "f" and not name.startswith("buffer/") and not np.isfinite(value).all():
+            raise ModelFileError(f"checkpoint {path}: tensor {name} holds NaN or inf (the run had diverged); "
+                                 "an earlier checkpoint is used where there is one")
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -183,6 +184,8 @@ def _check_value(key: str, value: Any, f: dataclasses.Field) -> Any:
     elif isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):  # TOML has nan and inf; no setting means them
+            raise ConfigError(f"{key} = {value!r} is not a finite number; give a number such as {default!r}")
     elif isinstance(default, str):
         ok = isinstance(value, str)
     elif isinstance(default, list):

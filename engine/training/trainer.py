@@ -306,6 +306,15 @@ class Trainer:
 
     def _load_checkpoint(self, path: Path) -> None:
         tensors, meta = ckpt.read_checkpoint(path)
+        try:
+            self._apply_checkpoint(tensors, meta, path)
+        except EBMError:
+            raise
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError) as exc:
+            raise ModelFileError(f"checkpoint {path} does not fit this run ({type(exc).__name__}: {exc}); "
+                                 "it is damaged or from another experiment") from None
+
+    def _apply_checkpoint(self, tensors: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
         model_state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
         self.model.load_state_dict(model_state)
         opt = dict(meta["optimizer"])
