@@ -29,6 +29,7 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
 # Commands that live beside their engine code: each module has register(subparsers),
 # which adds its parser(s) with set_defaults(fn=...). Imported only when the parser is built.
 COMMAND_MODULES: list[str] = [
+    "engine.experiments.learning_curve", "engine.experiments.suite",
 ]
 
 

@@ -5,7 +5,8 @@
 
 Metrics are named ``val_<name>`` (validation set) and, with ``train_metrics``,
 ``train_<name>`` (the same metric on the training set), plus ``loss`` (mean of
-the last 10% of iterations) and ``seconds``.
+the last 10% of iterations), ``seconds``, and, for MALA/HMC, ``acceptance`` (the mean
+acceptance rate over all iterations).
 """
 
 from __future__ import annotations
@@ -63,18 +64,27 @@ def train_and_evaluate(config: ExperimentConfig, iterations: int | None = None, 
     start = time.perf_counter()
     trainer = trainer or Trainer(config, run_dir=run_dir, resume=resume, data=data)
     curve: list[float] = []
+    accepted: list[float] = []
+    last: Report | None = None
     diverged = ""
     try:
         for report in trainer.run(iterations):
+            last = report
             curve.append(report.loss)
+            if report.acceptance is not None and math.isfinite(report.acceptance):
+                accepted.append(report.acceptance)
             if on_report is not None:
                 on_report(report)
     except DivergenceError as exc:
         diverged = str(exc)
-    metrics = {f"val_{k}": v for k, v in trainer.evaluate().items()} if not diverged else {}
+    # the trainer evaluates at its last iteration: reuse that rather than evaluate the same state twice
+    final = last.metrics if last is not None and last.metrics and last.iteration == trainer.iteration else None
+    metrics = {f"val_{k}": v for k, v in (final or trainer.evaluate()).items()} if not diverged else {}
     if train_metrics and not diverged:
         metrics.update({f"train_{k}": v for k, v in trainer.evaluate(on=trainer.train_set).items()})
     tail = curve[-max(1, len(curve) // 10):]
     metrics["loss"] = sum(tail) / len(tail) if tail else math.nan
+    if accepted:
+        metrics["acceptance"] = sum(accepted) / len(accepted)
     metrics["seconds"] = time.perf_counter() - start
     return TrialResult(metrics, curve, trainer.iteration, diverged)
