@@ -1,9 +1,12 @@
 """The array backend: the one module that imports cupy.
 
 ``xp()`` is the active array module (NumPy or CuPy). CuPy is chosen when it
-imports, a CUDA device is usable and a tiny kernel compiles and runs; anything
-else falls back to NumPy with the reason recorded. ``EBM_BACKEND=numpy|cupy``
-or :func:`set_backend` override the automatic choice.
+imports, a CUDA device is usable, a tiny kernel compiles and runs and the
+engine's own kernels (engine.kernels) compile; anything else falls back to
+NumPy with the reason recorded. ``EBM_BACKEND=numpy|cupy`` or
+:func:`set_backend` override the automatic choice; ``EBM_KERNELS=0`` keeps
+CuPy but without the engine's kernels. A GPU failure during a run (out of
+memory) is the caller's to catch: :func:`is_out_of_memory`, :func:`fall_back`.
 """
 
 from __future__ import annotations
@@ -91,6 +94,12 @@ def _keep_freed_memory() -> bool:
 HOST_ALLOCATOR_TUNED = _keep_freed_memory()
 
 
+def _reset_kernels() -> None:
+    from . import kernels  # noqa: PLC0415
+
+    kernels.reset("the NumPy backend is active")
+
+
 def set_backend(name: str | None = None) -> BackendInfo:
     """Choose the backend: "numpy", "cupy" or None (automatic, or ``EBM_BACKEND``).
 
@@ -105,16 +114,74 @@ def set_backend(name: str | None = None) -> BackendInfo:
         )
     if requested == "numpy":
         _cupy = None
+        _reset_kernels()
         _active = BackendInfo("numpy", _cpu_device(), "NumPy: requested")
         return _active
     module, detail = _probe_cupy()
+    why = "requested" if requested == "cupy" else "a CUDA device is available"
+    if module is not None:
+        failure, why = _compile_kernels(module, why)
+        if failure:
+            module, detail = None, failure
     if module is None:
         _cupy = None
+        _reset_kernels()
         _active = BackendInfo("numpy", _cpu_device(), detail)
     else:
         _cupy = module
-        why = "requested" if requested == "cupy" else "a CUDA device is available"
         _active = BackendInfo("cupy", detail, f"CuPy: {why}")
+    return _active
+
+
+def _compile_kernels(cupy: ModuleType, why: str) -> tuple[str, str]:
+    """Compile engine.kernels for CuPy: ("", why) when done or turned off, else (NumPy reason, why)."""
+    from . import kernels  # noqa: PLC0415 - kernels imports this module
+
+    if not kernels.wanted():
+        kernels.reset("turned off (EBM_KERNELS=0)")
+        return "", f"{why}; engine kernels off (EBM_KERNELS=0)"
+    try:
+        kernels.compile_all(cupy)
+    except Exception as exc:  # broad: NVRTC, a missing header, a driver that cannot load the module
+        kernels.reset("failed to compile")
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        return f"NumPy: the engine's CUDA kernels failed to compile ({type(exc).__name__}: {first})", why
+    return "", why
+
+
+def cupy_module() -> ModuleType | None:
+    """The cupy module while the CuPy backend is active, else None (engine.kernels gets it here)."""
+    return _cupy
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says the GPU ran out of memory (CuPy's pool, the CUDA runtime or cuBLAS)."""
+    oom = getattr(getattr(getattr(_cupy, "cuda", None), "memory", None), "OutOfMemoryError", None)
+    if isinstance(oom, type) and isinstance(exc, oom):
+        return True
+    text = f"{type(exc).__name__}: {exc}"
+    return any(s in text for s in ("OutOfMemoryError", "out of memory", "cudaErrorMemoryAllocation",
+                                   "CUBLAS_STATUS_ALLOC_FAILED", "CUDA_ERROR_OUT_OF_MEMORY"))
+
+
+def fall_back(reason: str) -> BackendInfo:
+    """Switch to NumPy after a GPU failure in a run (out of memory, say); returns the new info.
+
+    reason: what happened, e.g. "the GPU ran out of memory (W2, batch 64)"; the info's
+    reason reads "NumPy: " + reason. CuPy's cached blocks are freed. Arrays already on
+    the device stay there: the caller rebuilds its state (``to_numpy``) for the CPU.
+    """
+    global _cupy, _active
+    from . import kernels  # noqa: PLC0415
+
+    if _cupy is not None:
+        try:
+            _cupy.get_default_memory_pool().free_all_blocks()
+        except Exception:  # noqa: BLE001 - freeing is a courtesy; the switch must happen
+            pass
+    _cupy = None
+    kernels.reset("the backend fell back to NumPy")
+    _active = BackendInfo("numpy", _cpu_device(), f"NumPy: {reason}")
     return _active
 
 

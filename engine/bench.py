@@ -7,6 +7,12 @@ input gradient, no parameter gradients), then one Adam update on positives +
 negatives with loss E(x+) - E(x-) + 0.1 (E(x+)^2 + E(x-)^2). When torch is
 installed, the same iteration in PyTorch eager mode runs in the same process
 and the ratio torch / ours is printed (> 1 means we are faster).
+
+On the CuPy backend (``EBM_BACKEND=cupy``) the reference is PyTorch on CUDA;
+both sides synchronise their GPU work at the end of every timed call, and
+each row adds the kernels' status, torch's device name and version, and how
+many bytes CuPy's memory pool grew over the timed calls (0: no growth).
+A GPU that runs out of memory gives a row with "error" instead of a crash.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import backend
+from . import backend, kernels
 from .models import EnergyNet
 from .models.presets import PRESETS
 from .samplers.langevin import langevin_update_
@@ -162,8 +168,25 @@ def torch_iteration(w: Workload, device: str = "cpu", seed: int = 0) -> tuple[Ca
 
 
 def _sync() -> None:
-    if backend.info().name == "cupy":
-        backend.xp().cuda.Device().synchronize()
+    """Wait for the GPU work queued on CuPy's current stream (nothing on NumPy)."""
+    cp = backend.cupy_module()
+    if cp is not None:
+        cp.cuda.get_current_stream().synchronize()
+
+
+def _torch_cuda() -> str | None:
+    """None when torch can run on CUDA here, else why not."""
+    try:
+        import torch  # noqa: PLC0415
+    except ImportError:
+        return "torch is not installed"
+    return None if torch.cuda.is_available() else f"torch {torch.__version__} has no usable CUDA device"
+
+
+def _pool_bytes() -> int | None:
+    """Bytes CuPy's memory pool holds (None on NumPy): flat over a warm loop means no growth."""
+    cp = backend.cupy_module()
+    return None if cp is None else int(cp.get_default_memory_pool().total_bytes())
 
 
 def run_workload(name: str, repeats: int = 5) -> dict[str, Any]:
@@ -179,23 +202,49 @@ def run_workload(name: str, repeats: int = 5) -> dict[str, Any]:
         ours()
         _sync()
 
-    ref = torch_iteration(w, device="cuda" if info.name == "cupy" else "cpu")
+    on_gpu = info.name == "cupy"
+    why_not = _torch_cuda() if on_gpu else None
+    ref = None if why_not else torch_iteration(w, device="cuda" if on_gpu else "cpu")
     result: dict[str, Any] = {"workload": name, "backend": info.name, "device": info.device,
                               "torch_s_per_iter": None, "torch_langevin_step_s": None, "ratio": None,
                               "repeats": repeats}
+    if on_gpu:
+        result["kernels"] = kernels.status()
+        if why_not:
+            result["torch_note"] = why_not
+        our_iter()  # warm: compile, fill the memory pool
+    pool_before = _pool_bytes()
     if ref is None:
         result["s_per_iter"], = _median_times([our_iter], repeats)
         result["langevin_step_s"], = _median_times([our_step], repeats * 4)
-        return result
-    import torch  # noqa: PLC0415
+    else:
+        import torch  # noqa: PLC0415
 
-    iteration, sampling_step = ref
-    result["s_per_iter"], result["torch_s_per_iter"] = _median_times([our_iter, iteration], repeats)
-    result["langevin_step_s"], result["torch_langevin_step_s"] = _median_times([our_step, sampling_step],
-                                                                               repeats * 4)
-    result["ratio"] = result["torch_s_per_iter"] / result["s_per_iter"]
-    result["torch_threads"] = torch.get_num_threads()
+        iteration, sampling_step = ref
+        result["s_per_iter"], result["torch_s_per_iter"] = _median_times([our_iter, iteration], repeats)
+        result["langevin_step_s"], result["torch_langevin_step_s"] = _median_times(
+            [our_step, sampling_step], repeats * 4)
+        result["ratio"] = result["torch_s_per_iter"] / result["s_per_iter"]
+        if on_gpu:
+            result["torch_device"] = torch.cuda.get_device_name()
+            result["torch_version"] = torch.__version__
+            result["torch_cudnn_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+        else:
+            result["torch_threads"] = torch.get_num_threads()
+    if pool_before is not None:
+        result["gpu_pool_growth_bytes"] = _pool_bytes() - pool_before
     return result
+
+
+def run_guarded(name: str, repeats: int) -> dict[str, Any]:
+    """run_workload, with a GPU out-of-memory turned into a row that says so (and NumPy from then on)."""
+    try:
+        return run_workload(name, repeats)
+    except Exception as exc:
+        if not backend.is_out_of_memory(exc):
+            raise
+        info = backend.fall_back(f"the GPU ran out of memory in {name} ({type(exc).__name__}: {exc})")
+        return {"workload": name, "backend": "cupy", "error": info.reason}
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -223,14 +272,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.json:
         print(f"backend: {info}", file=sys.stderr)
     for name in args.workload or sorted(WORKLOADS):
-        row = run_workload(name, max(1, args.repeats))
+        row = run_guarded(name, max(1, args.repeats))
+        if "error" in row:
+            print(f"{name}: {row['error']}", file=sys.stderr)
+            if args.json:
+                print(json.dumps(row), flush=True)
+            continue
         rows.append(row)
         if args.json:
             print(json.dumps(row), flush=True)
-    if not args.json:
+    if not args.json and rows:
         print(_table(rows))
         if rows[0]["torch_s_per_iter"] is None:
-            print("(torch is not installed: pip install -e '.[bench]' for the reference)")
+            print(f"(no torch reference: {rows[0].get('torch_note', 'torch is not installed')}; "
+                  "pip install -e '.[bench]')")
     return 0
 
 

@@ -12,7 +12,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import kernels
 from ..backend import get_array_module
+from ..kernels import activations as gpu
 from ._parallel import run_chunks
 
 
@@ -54,6 +56,8 @@ def _swish(x: Any, y: Any, s: Any) -> None:
 
 def swish_forward(x: Any) -> tuple[Any, tuple]:
     """Swish/SiLU: y = x * sigmoid(x); saves (y, s)."""
+    if kernels.usable(x):
+        return gpu.swish_forward(x)
     y, s = _elementwise(_swish, (x,), 2)
     return y, (y, s)
 
@@ -68,6 +72,8 @@ def _swish_grad(gy: Any, y: Any, s: Any, g: Any) -> None:
 
 def swish_backward(gy: Any, saved: tuple) -> Any:
     y, s = saved
+    if kernels.usable(gy, y, s):
+        return gpu.swish_backward(gy, saved)
     return _elementwise(_swish_grad, (gy, y, s), 1)[0]
 
 
@@ -83,6 +89,8 @@ def _scale_of(x: Any, slope: float, y: Any, scale: Any) -> None:
 
 def leaky_relu_forward(x: Any, slope: float) -> tuple[Any, Any]:
     """y = x for x > 0, slope * x otherwise; saves dy/dx as an array."""
+    if kernels.usable(x):
+        return gpu.leaky_relu_forward(x, slope)
     y, scale = _elementwise(lambda a, o, s: _scale_of(a, float(slope), o, s), (x,), 2)
     return y, scale
 

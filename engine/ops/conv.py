@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..backend import get_array_module
+from ..kernels import conv as gpu
 from . import conv_windows
 from ._geometry import conv_output_size, strided, tap_range
 from ._parallel import run_chunks
@@ -32,6 +34,8 @@ def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int
     ``out``: a col buffer filled by an earlier call with the same geometry; its
     padding zeros are still in place, so only the image part is copied again.
     """
+    if kernels.usable(x):  # CuPy: one gather kernel instead of kh*kw slice copies
+        return gpu.im2col(x, kh, kw, stride, padding, oh, ow, out)
     xp = get_array_module(x)
     C, H, W, N = x.shape
     fresh = out is None
@@ -61,6 +65,8 @@ def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int
 
 def col2im(col: Any, h: int, w: int, stride: int, padding: int) -> Any:
     """col: (C, kh, kw, oh, ow, N) -> (C, h, w, N), summing the taps that overlap."""
+    if kernels.usable(col):  # CuPy: one gather kernel, same summation order
+        return gpu.col2im(col, h, w, stride, padding)
     xp = get_array_module(col)
     C, kh, kw, oh, ow, N = col.shape
     out = xp.zeros((C, h, w, N), dtype=col.dtype)

@@ -44,9 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..backend import get_array_module, to_numpy
 from ..errors import ConfigError
+from ..kernels import buffer as gpu
 
 INITS = ("uniform", "gaussian", "data")
 STORAGES = ("float32", "uint8")
@@ -234,11 +235,14 @@ class ReplayBuffer:
         else:
             y = self._check_labels(y, batch)
             indices = y * self.per_class + _randint(rng, xp, self.per_class, batch)
-        x = self.dequantize(self._store[indices])
         reinit = rng.random(batch, dtype=xp.float64) < self.reinit_prob
         reinit |= ~self._valid[indices]
         fresh = self._fresh(batch, rng, data, y, data_labels)
-        xp.copyto(x, fresh, where=reinit.reshape((-1,) + (1,) * len(self.input_shape)))
+        if kernels.usable(fresh) and self.dtype == np.float32:  # CuPy: one fused gather
+            x = gpu.gather(self._store, indices, reinit, fresh, self.storage, self.value_range, _LEVELS)
+        else:
+            x = self.dequantize(self._store[indices])
+            xp.copyto(x, fresh, where=reinit.reshape((-1,) + (1,) * len(self.input_shape)))
         self.last_reinit = reinit
         return x, indices
 
@@ -250,7 +254,11 @@ class ReplayBuffer:
                               f"indices; expected ({int(indices.shape[0])}, "
                               f"{', '.join(map(str, self.input_shape))})")
         indices = xp.asarray(indices)
-        self._store[indices] = self.quantize(xp.asarray(x))
+        x = xp.asarray(x)
+        if kernels.usable(x) and kernels.on_device(indices) and indices.dtype.kind in "iu":
+            gpu.scatter(self._store, self._valid, x, indices, self.storage, self.value_range, _LEVELS)
+            return
+        self._store[indices] = self.quantize(x)
         self._valid[indices] = True
 
     def filled_indices(self) -> Any:

@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..backend import get_array_module
 from ..errors import ConfigError
+from ..kernels import langevin as gpu
 from ..ops.random import standard_normal
 from .base import (
     Record,
@@ -43,11 +45,17 @@ SCHEDULES = ("constant", "linear", "geometric")
 
 
 def langevin_update_(x: Any, grad: Any, step: float, noise: float, rng: Any,
-                     clip_grad: float | None = None, clamp: tuple[float, float] | None = None) -> Any:
+                     clip_grad: float | None = None, clamp: tuple[float, float] | None = None,
+                     fixed_mask: Any | None = None, fixed_values: Any | None = None) -> Any:
     """One update of x in place (grad is consumed as scratch); returns x.
 
-    x, grad: same shape; rng: the run's generator on x's backend.
+    x, grad: same shape; rng: the run's generator on x's backend; fixed_mask (bool,
+    x's shape) and fixed_values: entries reset to the values after the step.
+    On CuPy this is one fused kernel (engine.kernels.langevin), with the noise
+    drawn in the kernel from the generator's Philox stream.
     """
+    if kernels.usable(x, grad) and gpu.accepts(x, fixed_mask, fixed_values):
+        return gpu.langevin_update_(x, grad, step, noise, rng, clip_grad, clamp, fixed_mask, fixed_values)
     xp = get_array_module(x)
     if clip_grad is not None:
         xp.clip(grad, -float(clip_grad), float(clip_grad), out=grad)
@@ -59,6 +67,8 @@ def langevin_update_(x: Any, grad: Any, step: float, noise: float, rng: Any,
         x += eps
     if clamp is not None:
         xp.clip(x, float(clamp[0]), float(clamp[1]), out=x)
+    if fixed_mask is not None:
+        xp.copyto(x, fixed_values, where=fixed_mask)
     return x
 
 
@@ -134,7 +144,6 @@ class LangevinSampler:
         Returns a SampleResult with acceptance None.
         """
         n = check_n_steps(self.n_steps if n_steps is None else n_steps)
-        xp = get_array_module(x0)
         x = prepare_x(energy, x0)
         mask, values = prepare_fixed(x, fixed_mask, fixed_values)
         rec = Recorder(record, x, n)
@@ -142,9 +151,7 @@ class LangevinSampler:
             e, grad = energy.energy_and_grad(x)
             rec.take(t, x, e)
             langevin_update_(x, grad, float(step), self.noise_at(float(step)), rng,
-                             self.clip_grad, self.clamp)
-            if mask is not None:
-                xp.copyto(x, values, where=mask)
+                             self.clip_grad, self.clamp, mask, values)
         if rec.wants(n):
             rec.take(n, x, energy.energy(x) if rec.needs_energy(n) else None)
         return rec.finish(SampleResult(x=x))

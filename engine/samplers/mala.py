@@ -33,7 +33,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .. import kernels
 from ..backend import get_array_module
+from ..kernels import mala as gpu
 from ..ops.random import standard_normal
 from .base import (
     MetropolisRun,
@@ -54,8 +56,10 @@ def mala_log_accept(e_old: Any, e_new: Any, g_old: Any, g_new: Any, xi: Any,
 
     e_old, e_new: (N,) energies at x and x'; g_old, g_new: (N, *shape) the
     drift gradients at x and x'; xi: (N, *shape) the proposal's standard
-    normal draw; step_size: s = a/2.
+    normal draw; step_size: s = a/2. On CuPy one kernel (engine.kernels.mala).
     """
+    if kernels.usable(g_old, g_new, xi) and kernels.on_device(e_old, e_new):
+        return gpu.mala_log_accept(e_old, e_new, g_old, g_new, xi, step_size)
     xp = get_array_module(g_old)
     s = float(step_size)
     n = g_old.shape[0]

@@ -43,12 +43,20 @@ def _fake_cupy(**overrides: object) -> types.ModuleType:
         def __call__(self, grid: tuple, block: tuple, args: tuple) -> None:
             args[0][: block[0]] += 1.0
 
+    class RawModule:  # the engine's own kernels (engine.kernels) "compile"
+        def __init__(self, code: str, options: tuple = ()) -> None:
+            assert 'extern "C" __global__' in code
+
+        def get_function(self, name: str) -> str:
+            return name
+
     class Device:
         id = 0
 
     fake = types.ModuleType("cupy")
     fake.is_available = lambda: True  # type: ignore[attr-defined]
     fake.RawKernel = RawKernel  # type: ignore[attr-defined]
+    fake.RawModule = RawModule  # type: ignore[attr-defined]
     fake.zeros = np.zeros  # type: ignore[attr-defined]
     fake.ones = np.ones  # type: ignore[attr-defined]
     fake.float32 = np.float32  # type: ignore[attr-defined]
