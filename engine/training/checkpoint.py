@@ -45,8 +45,13 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             if header.get("format") != FORMAT:
                 raise ModelFileError(f"{path} is not an EBM Studio checkpoint")
             tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except ModelFileError:
+        raise
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"checkpoint {path} is unreadable ({exc}); it may be truncated") from None
+    except Exception as exc:  # noqa: BLE001 - e.g. a dtype NumPy lacks (F8_E4M3 -> AttributeError)
+        raise ModelFileError(f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc}); "
+                             "it is damaged") from None
     try:
         meta = {k: json.loads(v) for k, v in header.items() if k != "format"}
     except json.JSONDecodeError as exc:

@@ -109,6 +109,8 @@ class TrainConfig:
     samples_every: int = field(default=50, metadata=_range(1))
     on_divergence: str = field(default="stop", metadata=_choice("stop", "rollback"))
     max_energy: float = field(default=1e4, metadata=_range(0.0, low_open=True))
+    # a run whose memory estimate does not fit: refuse it, or start with the largest batch that fits
+    on_memory: str = field(default="refuse", metadata=_choice("refuse", "smaller_batch"))
     jem_gen_weight: float = field(default=1.0, metadata=_range(0.0))  # JEM: weight of the generative term
 
 

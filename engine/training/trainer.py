@@ -14,6 +14,7 @@ at the end, and a run restarted from its folder continues exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -29,6 +30,7 @@ from ..metrics import CurveLog, grid_kl, heldout_nll, mmd2, nearest_neighbors, o
 from ..models.io import save_model
 from ..models.jem import JEM
 from . import checkpoint as ckpt
+from . import memory
 from .config import ExperimentConfig, dumps_config
 from ..data.dataset import Dataset
 from .factory import build_buffer, build_data, build_model, build_sampler
@@ -58,6 +60,9 @@ class Trainer:
         self.model = build_model(config.model, self.train_set.input_shape, t.seed, self.dtype)
         if isinstance(self.model, JEM) and self.train_set.y is None:
             raise ConfigError(f"model.kind = 'jem' needs labelled data, and {self.train_set.name} has no labels")
+        self._notes: list[str] = []  # said in the next report (a memory fallback)
+        self._check_memory()  # before the buffer, the device copy of the data and the activations
+        t = self.config.train
         self.sampler = build_sampler(config.sampler)
         self.buffer = build_buffer(config.buffer, self.train_set, self.dtype, self.xp)
         adam_only = {"betas": tuple(t.betas)} if t.optimizer in ("adam", "adamw") else {}  # SGD has no betas
@@ -93,6 +98,21 @@ class Trainer:
                 self.save()
 
     def step(self) -> Report:
+        """One iteration (see :meth:`_step`); running out of memory halves the batch and retries."""
+        while True:
+            try:
+                report = self._step()
+                break
+            except Exception as exc:
+                if not memory.is_out_of_memory(exc):
+                    raise
+                self._shrink_batch(exc)
+        if self._notes:
+            report = dataclasses.replace(report, message="; ".join([*self._notes, report.message]).strip("; "))
+            self._notes = []
+        return report
+
+    def _step(self) -> Report:
         """One iteration: sample negatives, update the parameters, check, maybe evaluate/save."""
         t = self.config.train
         start = time.perf_counter()
@@ -116,6 +136,45 @@ class Trainer:
         lr = self.optimizer.step(grads)
         self.iteration += 1
         return self._finish_iteration(loss, e_pos, e_neg, grad_norm, lr, acceptance, accuracy, start, x_neg)
+
+    # --- memory ------------------------------------------------------------------------
+
+    def _check_memory(self) -> None:
+        """Refuse a run whose estimate does not fit, or lower its batch (train.on_memory)."""
+        net = self.model.net if isinstance(self.model, JEM) else self.model
+        on_device = self.xp is not np
+        host = memory.available_host_bytes()
+        device = memory.available_device_bytes(self.xp) if on_device else None
+        sizes = dict(itemsize=self.dtype.itemsize, on_device=on_device)
+        n_train, n_val = len(self.train_set), len(self.val_set)
+        est = memory.estimate(self.config, net, n_train, n_val, **sizes)
+        problem = memory.check(est, host, device)
+        if not problem:
+            return
+        if self.config.train.on_memory == "smaller_batch":
+            b = memory.fitting_batch(self.config, net, n_train, n_val, host_available=host,
+                                     device_available=device, **sizes)
+            if b is not None:
+                self._notes.append(f"batch size lowered from {est.batch_size} to {b} to fit in memory "
+                                   f"(train.on_memory = 'smaller_batch'): {problem.split('. ')[0]}")
+                self.config = self.config.replace(train={"batch_size": b})
+                return
+        raise memory.MemoryLimitError(problem)
+
+    def _shrink_batch(self, exc: BaseException) -> None:
+        """After an out-of-memory error: free cached GPU blocks and halve the batch (MemoryLimitError at 1)."""
+        memory.release_cached(self.xp)
+        b = self.config.train.batch_size
+        where = "GPU memory" if self.xp is not np else "memory"
+        if b <= memory.MIN_BATCH:
+            raise memory.MemoryLimitError(f"out of {where} at iteration {self.iteration + 1} even with batch size "
+                                          f"{b} ({type(exc).__name__}: {exc}); use a smaller model or free memory")
+        new = max(memory.MIN_BATCH, b // 2)
+        self.config = self.config.replace(train={"batch_size": new})
+        if self.run_dir is not None:  # a resumed run goes on with the batch that fits
+            atomic_write_text(self.run_dir / "config.toml", dumps_config(self.config))
+        self._notes.append(f"out of {where} at iteration {self.iteration + 1} with batch size {b} "
+                           f"({type(exc).__name__}); continuing with batch size {new}")
 
     # --- pieces of an iteration -----------------------------------------------------
 

@@ -300,3 +300,19 @@ def test_model_file_whose_architecture_declares_huge_layers_is_refused_before_bu
     monkeypatch.setattr(energy_net.EnergyNet, "__init__", lambda *a, **k: pytest.fail("built"))
     with pytest.raises(ModelFileError, match=r"needs 4,000,000,001 parameters but the file holds 17 values"):
         load_model(path)
+
+
+def test_checkpoint_with_a_dtype_numpy_lacks_is_a_model_file_error(tmp_path):
+    # found: a tensor relabelled F8_E4M3 made safetensors raise AttributeError (numpy has no float8)
+    import json
+
+    path = ckpt.checkpoint_path(tmp_path, 3)
+    ckpt.write_checkpoint(path, {"model/0.weight": np.zeros(4, np.uint8)}, {"iteration": 3})
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    header["model/0.weight"]["dtype"] = "F8_E4M3"
+    new = json.dumps(header).encode()
+    path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + n:])
+    with pytest.raises(ModelFileError, match="unreadable"):
+        ckpt.read_checkpoint(path)
