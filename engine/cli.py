@@ -30,6 +30,7 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
 # which adds its parser(s) with set_defaults(fn=...). Imported only when the parser is built.
 COMMAND_MODULES: list[str] = [
     "engine.experiments.learning_curve", "engine.experiments.suite",
+    "engine.experiments.search_cli",
 ]
 
 

@@ -1,32 +1,54 @@
 """Where the runs of an experiment execute: in this process, in local worker processes, or on Ray.
 
-Every executor has ``submit(fn, *args) -> concurrent.futures.Future`` and ``shutdown()``,
-so learning curves and searches are written once against futures
-(``concurrent.futures.wait`` / ``as_completed``). ``fn`` must be a module-level
-function and its arguments picklable (plain dicts, not live models).
+Every executor has ``submit(fn, *args) -> concurrent.futures.Future``, ``shutdown()``
+and ``slots`` (how many tasks it runs at once), so learning curves and searches are
+written once against futures (``concurrent.futures.wait`` / ``as_completed``). ``fn``
+must be a module-level function and its arguments picklable (plain dicts, not live
+models).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable
 
 from ..errors import ConfigError
 
+_BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 
 class InlineExecutor:
     """Runs each task at submit time, in this process (workers = 0: easy to debug and to test)."""
+
+    slots = 1
+    in_process = True
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         future: Future = Future()
         try:
             future.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
             future.set_exception(exc)
-        return future
+        return future  # KeyboardInterrupt / SystemExit propagate: Ctrl-C must reach the caller
 
     def shutdown(self, cancel: bool = False) -> None:
+        pass
+
+
+def _init_worker(threads: int) -> None:
+    """In each worker: leave Ctrl-C to the parent (it stops the tasks cleanly) and share the cores
+    between the workers instead of every worker's BLAS starting one thread per core."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in _BLAS_THREADS:
+        os.environ.setdefault(name, str(threads))  # read when numpy loads, if it has not yet
+    try:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - optional; for numpy already loaded
+
+        threadpool_limits(int(os.environ["OMP_NUM_THREADS"]))
+    except Exception:  # noqa: BLE001 - only a speed matter
         pass
 
 
@@ -34,19 +56,33 @@ class LocalExecutor:
     """A pool of worker processes on this machine. 'spawn' starts each worker clean: no copy of
     the parent's threads (a GUI, BLAS pools) that a fork could leave deadlocked."""
 
+    in_process = False
+
     def __init__(self, workers: int):
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self.slots = workers
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_init_worker, initargs=(threads,))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._pool.submit(fn, *args)
 
     def shutdown(self, cancel: bool = False) -> None:
-        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        """Waits for the tasks already running (cancel: drops the queued ones); a task still writing
+        into a run folder after this returns could clash with the next experiment using it."""
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
 class RayExecutor:
     """Tasks on a Ray cluster (``address``: "auto", "ray://host:10001", or "local" for a Ray
-    instance started on this machine)."""
+    instance started on this machine, with ``workers`` CPUs (default: all)).
+
+    Each task takes one CPU, so ``slots`` is the cluster's CPU count (or ``workers``).
+    The tasks write their run folders where the caller says: on a cluster of several
+    machines that folder must be on a file system they share.
+    """
+
+    in_process = False
 
     def __init__(self, address: str, workers: int | None = None):
         try:
@@ -57,6 +93,12 @@ class RayExecutor:
         self._ray = ray
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            # Ray's workers find modules in the driver's working folder; from elsewhere, point them at
+            # this source tree (this costs a few seconds at the first task: workers of their own)
+            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+            if os.path.realpath(os.getcwd()) != root:
+                path = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+                kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
             if address == "local":
                 kwargs["num_cpus"] = workers
             else:
@@ -65,20 +107,39 @@ class RayExecutor:
                 ray.init(**kwargs)
             except Exception as exc:  # noqa: BLE001 - ray raises many types; the user needs one message
                 raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
+        self.slots = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._remote: dict[Callable[..., Any], Any] = {}
+        self._refs: list[Any] = []
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        remote = self._remote.setdefault(fn, self._ray.remote(fn))
-        return remote.remote(*args).future()
+        if fn not in self._remote:
+            self._remote[fn] = self._ray.remote(num_cpus=1)(fn)
+        ref = self._remote[fn].remote(*args)
+        self._refs = [r for r in self._refs if not _ready(self._ray, r)] + [ref]
+        return ref.future()
 
     def shutdown(self, cancel: bool = False) -> None:
-        pass  # the cluster outlives one experiment
+        """Cancels the unfinished tasks if asked; the cluster itself outlives one experiment
+        (``ray.shutdown()`` ends a local one)."""
+        if cancel:
+            for ref in self._refs:
+                try:
+                    self._ray.cancel(ref)
+                except Exception:  # noqa: BLE001 - a task that just finished cannot be cancelled
+                    pass
+        self._refs = []
+
+
+def _ready(ray: Any, ref: Any) -> bool:
+    done, _ = ray.wait([ref], timeout=0)
+    return bool(done)
 
 
 def make_executor(workers: int = 0, ray_address: str | None = None) -> InlineExecutor | LocalExecutor | RayExecutor:
     """workers 0: in this process; workers >= 1: a local process pool; ray_address: Ray."""
-    if ray_address:
-        return RayExecutor(ray_address, workers or None)
     if workers < 0:
         raise ConfigError(f"workers must be >= 0, got {workers}")
+    if ray_address:
+        return RayExecutor(ray_address, workers or None)
     return LocalExecutor(workers) if workers else InlineExecutor()
+
