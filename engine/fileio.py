@@ -34,6 +34,9 @@ def write_file(path: str | os.PathLike[str], data: bytes, what: str, error: type
     except OSError as exc:
         raise error(f"could not write the {what} {path}: {exc.strerror or exc}; "
                     f"check that the folder exists, is writable and has free space") from exc
+    except ValueError as exc:  # e.g. a NUL character in the name
+        raise error(f"could not write the {what} {str(path)!r}: the name is not a valid file name ({exc}); "
+                    f"choose another name") from exc
     return path
 
 

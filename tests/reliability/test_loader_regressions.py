@@ -316,3 +316,16 @@ def test_checkpoint_with_a_dtype_numpy_lacks_is_a_model_file_error(tmp_path):
     path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + n:])
     with pytest.raises(ModelFileError, match="unreadable"):
         ckpt.read_checkpoint(path)
+
+
+def test_export_target_with_a_nul_in_its_name_is_an_ebm_error(tmp_path):
+    # found by the property test on export targets: os raised ValueError("embedded null byte")
+    from engine.errors import EBMError
+    from engine.export import export_onnx
+    from engine.models import EnergyNet
+
+    pytest.importorskip("onnx")
+    net = EnergyNet({"input_shape": [2], "layers": [{"type": "linear", "in_features": 2, "out_features": 1}]})
+    with pytest.raises(EBMError, match="not a valid file name"):
+        export_onnx(net, tmp_path / "a\x00b.onnx")
+    assert list(tmp_path.iterdir()) == []
