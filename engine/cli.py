@@ -31,6 +31,7 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
 COMMAND_MODULES: list[str] = [
     "engine.experiments.learning_curve", "engine.experiments.suite",
     "engine.experiments.search_cli",
+    "engine.applications.cli",
 ]
 
 

@@ -1,0 +1,108 @@
+"""Langevin chains for the applications, recorded as a filmstrip of frames.
+
+Every application runs the same practical Langevin sampler the models were
+trained with (:class:`~engine.samplers.LangevinSampler`), with defaults taken
+from the model's training config (:meth:`OpenedModel.sampler_settings`), and
+records ``frames`` snapshots (the start, evenly spaced steps, the end) with
+the energy of every chain at each one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ConfigError
+from ..samplers import LangevinSampler
+from .models import OpenedModel
+
+GENERIC_SETTINGS = {"n_steps": 100, "step_size": 0.01, "noise": None, "clip_grad": None, "clamp": None}
+
+
+@dataclass
+class Frames:
+    """A recorded chain run.
+
+    x: (N, *shape) final states (host NumPy). filmstrip: (F, N, *shape) states at
+    ``steps``; energies: (F, N) float64 energy of every chain at each frame;
+    steps: (F,) sampler step of each frame (0 = the start).
+    """
+
+    x: np.ndarray
+    filmstrip: np.ndarray
+    energies: np.ndarray
+    steps: np.ndarray
+
+
+def energy_of(model: Any) -> Any:
+    """The Energy inside an OpenedModel (or the object itself)."""
+    return model.model if isinstance(model, OpenedModel) else model
+
+
+def array_module(model: Any) -> Any:
+    """The array module of a model's parameters (NumPy for analytic energies)."""
+    energy = energy_of(model)
+    params = getattr(getattr(energy, "jem", energy), "parameters", None)  # a JEM's class-conditional: its JEM
+    arrays = params() if callable(params) else []
+    return backend.get_array_module(*arrays[:1])
+
+
+def make_sampler(model: Any, n_steps: int | None = None, step_size: float | None = None,
+                 noise: float | None = -1.0, clip_grad: float | None = -1.0,
+                 clamp: Any = "default") -> tuple[LangevinSampler, int]:
+    """(sampler, n_steps): the model's training sampler settings with the given ones on top.
+
+    None / the sentinels (-1.0 for noise and clip_grad, "default" for clamp) keep the
+    default; noise None means sqrt(2 step); clip_grad 0 or None-like turns clipping off;
+    clamp None turns clamping off. Defaults for a bare energy: GENERIC_SETTINGS.
+    """
+    s = model.sampler_settings() if isinstance(model, OpenedModel) else dict(GENERIC_SETTINGS)
+    n = s["n_steps"] if n_steps is None else int(n_steps)
+    if n < 0:
+        raise ConfigError(f"n_steps must be >= 0, got {n_steps}")
+    step = s["step_size"] if step_size is None else float(step_size)
+    nz = s["noise"] if noise is not None and noise == -1.0 else noise
+    clip = s["clip_grad"] if clip_grad is not None and clip_grad == -1.0 else (clip_grad or None)
+    lim = s["clamp"] if isinstance(clamp, str) and clamp == "default" else clamp
+    sampler = LangevinSampler(step_size=step, noise=nz, clip_grad=clip,
+                              clamp=None if lim is None else (float(lim[0]), float(lim[1])), n_steps=n)
+    return sampler, n
+
+
+def frame_steps(n_steps: int, frames: int) -> np.ndarray:
+    """(F,) the steps at which frames are taken: 0 ... n_steps, about evenly spaced, no repeats."""
+    if int(frames) < 2:
+        raise ConfigError(f"frames must be at least 2 (the start and the end), got {frames}")
+    return np.unique(np.linspace(0, n_steps, int(frames)).round().astype(np.int64))
+
+
+def run_frames(energy: Any, x0: Any, sampler: LangevinSampler, n_steps: int, frames: int, seed: int,
+               fixed_mask: Any = None, fixed_values: Any = None) -> Frames:
+    """Run ``sampler`` on ``energy`` from x0: (N, *shape) for n_steps, keeping ``frames`` snapshots.
+
+    The run is cut into segments between frames, all drawing from one generator, so it is
+    the same chain as one uninterrupted run. fixed_mask/fixed_values: as for the samplers
+    (True = held at the value).
+    """
+    xp = array_module(energy)
+    rng = np.random.default_rng(seed) if xp is np else backend.make_rng(seed)
+    x = xp.asarray(x0)
+    if fixed_mask is not None:
+        fixed_mask = xp.asarray(fixed_mask)
+        fixed_values = None if fixed_values is None else xp.asarray(fixed_values, dtype=x.dtype)
+        if fixed_values is not None:  # the first frame shows the held entries already
+            x = xp.where(fixed_mask, fixed_values, x).astype(x.dtype)
+    steps = frame_steps(n_steps, frames)
+    strip, energies = [], []
+    done = 0
+    for target in steps:
+        if target > done:
+            x = sampler.run(energy, x, rng, n_steps=int(target - done), fixed_mask=fixed_mask,
+                            fixed_values=fixed_values).x
+            done = int(target)
+        strip.append(backend.to_numpy(x).copy())
+        energies.append(backend.to_numpy(energy.energy(x)).astype(np.float64))
+    return Frames(strip[-1], np.stack(strip), np.stack(energies), steps)
