@@ -108,8 +108,11 @@ def tests(name):
 
 
 on, off = rows("bench.json"), rows("bench_nokernels.json")
-device = next((r.get("device") for r in on.values() if r.get("device")), "unknown device")
+env = (out / "env.txt").read_text() if (out / "env.txt").exists() else ""
+chosen = [l for l in env.splitlines() if l.startswith(("cupy on ", "numpy on "))]
+device = next((r.get("device") for r in on.values() if r.get("device")), "no benchmark rows")
 print(f"device: {device}")
+print(f"backend: {chosen[-1] if chosen else 'unknown (see env.txt)'}")
 print(f"kernel tests: {tests('pytest_kernels.txt')}")
 print(f"other GPU tests: {tests('pytest_gpu.txt')}")
 print()

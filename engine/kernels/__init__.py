@@ -17,10 +17,12 @@ through :func:`usable`, which is False on NumPy, so the NumPy code stays the
 one reference path. This package never imports cupy: it gets the module from
 :func:`engine.backend.cupy_module`.
 
-Kernels take float32 C-contiguous arrays. Every kernel is compiled with
+Kernels take float32 C-contiguous arrays. The module is compiled with
 ``--fmad=false`` so that a multiply followed by an add rounds as NumPy's two
 passes do: the kernels agree with their twins bit for bit except where a
-transcendental (tanh, log, cos) is involved.
+CUDA math function (tanh, log, cos) or a reduction's summation order is
+involved, or a denormal number (CuPy compiles with -ftz=true).
+``EBM_KERNELS=0`` turns them off (CuPy then runs the xp code of the ops).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ typedef long long i64;
 _functions: dict[str, Any] | None = None  # kernel name -> compiled function, None = kernels off
 _ndarray: type | None = None  # cupy.ndarray of the module the kernels were compiled with
 _off_reason = "not compiled"
+_compiled_with: Any = None  # the cupy module of _functions
 
 
 def _submodules() -> list[Any]:
@@ -65,18 +68,23 @@ def kernel_names() -> list[str]:
 
 
 def compile_all(cupy: Any) -> None:
-    """Compile the module with ``cupy`` and make the kernels usable; raises what the compiler raises."""
-    global _functions, _ndarray, _off_reason
+    """Compile the module with ``cupy`` and make the kernels usable; raises what the compiler raises.
+
+    A second call with the same cupy module (a new Trainer, say) keeps the compiled kernels.
+    """
+    global _functions, _ndarray, _off_reason, _compiled_with
+    if _functions is not None and _compiled_with is cupy:
+        return
     reset("compiling")
     module = cupy.RawModule(code=source(), options=OPTIONS)
     functions = {name: module.get_function(name) for name in kernel_names()}  # compiles here
-    _functions, _ndarray, _off_reason = functions, cupy.ndarray, ""
+    _functions, _ndarray, _off_reason, _compiled_with = functions, cupy.ndarray, "", cupy
 
 
 def reset(reason: str = "off") -> None:
     """Stop using the kernels (the backend changed); ``reason`` is what :func:`status` reports."""
-    global _functions, _ndarray, _off_reason
-    _functions, _ndarray, _off_reason = None, None, reason
+    global _functions, _ndarray, _off_reason, _compiled_with
+    _functions, _ndarray, _off_reason, _compiled_with = None, None, reason, None
 
 
 def wanted() -> bool:

@@ -10,6 +10,8 @@ also the reference of the GPU parity tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 F32 = np.float32
@@ -65,12 +67,12 @@ def emulate_im2col(grid: tuple, block: tuple, args: tuple) -> None:
     _check_grid_stride(grid, block)
     x, col, C, H, W, N, kh, kw, oh, ow, stride, pad = args
     t = np.arange(int(C) * kh * kw * oh * ow * N, dtype=np.int64)
-    r = t.copy()
-    n = r % N; r //= N  # noqa: E702
-    q = r % ow; r //= ow  # noqa: E702
-    p = r % oh; r //= oh  # noqa: E702
-    j = r % kw; r //= kw  # noqa: E702
-    i = r % kh; r //= kh  # noqa: E702
+    r = t
+    r, n = np.divmod(r, N)
+    r, q = np.divmod(r, ow)
+    r, p = np.divmod(r, oh)
+    r, j = np.divmod(r, kw)
+    r, i = np.divmod(r, kh)
     c = r
     h = p * stride - pad + i
     w = q * stride - pad + j
@@ -83,10 +85,10 @@ def emulate_col2im(grid: tuple, block: tuple, args: tuple) -> None:
     _check_grid_stride(grid, block)
     col, x, C, H, W, N, kh, kw, oh, ow, stride, pad = args
     t = np.arange(int(C) * H * W * N, dtype=np.int64)
-    r = t.copy()
-    n = r % N; r //= N  # noqa: E702
-    w = r % W; r //= W  # noqa: E702
-    h = r % H; r //= H  # noqa: E702
+    r = t
+    r, n = np.divmod(r, N)
+    r, w = np.divmod(r, W)
+    r, h = np.divmod(r, H)
     c = r
     acc = np.zeros(t.shape, dtype=F32)
     flat = col.reshape(-1)
@@ -171,7 +173,7 @@ def emulate_mala_log_accept(grid: tuple, block: tuple, args: tuple) -> None:
 # ---------------------------------------------------------------- replay buffer
 
 
-def _gather(args: tuple, load) -> None:  # noqa: ANN001
+def _gather(args: tuple, load: Callable) -> None:
     store, index, reinit, fresh, out, capacity, batch, dim, scale, lo = args
     flat_store = store.reshape(-1)
     for b in range(int(batch)):
@@ -186,7 +188,7 @@ def _gather(args: tuple, load) -> None:  # noqa: ANN001
             row[:] = load(flat_store[slot * dim:(slot + 1) * dim], scale, lo)
 
 
-def _scatter(grid: tuple, block: tuple, args: tuple, save) -> None:  # noqa: ANN001
+def _scatter(grid: tuple, block: tuple, args: tuple, save: Callable) -> None:
     x, index, store, valid, capacity, batch, dim, lo, hi, scale = args
     _check_rows(grid, block, int(batch))
     norm = [int(i) + (capacity if int(i) < 0 else 0) for i in index]

@@ -94,12 +94,14 @@ class FakeCupy(types.ModuleType):
         self.ndarray = DeviceArray
         self.launches: Counter = Counter()
         self.compiled_options: tuple = ()
+        self.modules_built = 0
         module = self
 
         class RawModule:
             def __init__(self, code: str, options: tuple = ()) -> None:
                 self.signatures = signatures(code)
                 module.compiled_options = tuple(options)
+                module.modules_built += 1
 
             def get_function(self, name: str) -> Function:
                 assert name in self.signatures, f"no kernel {name} in the source"

@@ -12,11 +12,16 @@ import numpy as np
 import pytest
 
 from engine import kernels
-from engine.kernels import activations as k_act, buffer as k_buf, conv as k_conv, langevin as k_lang, mala as k_mala
+from engine.kernels import activations as k_act
+from engine.kernels import buffer as k_buf
+from engine.kernels import conv as k_conv
+from engine.kernels import langevin as k_lang
+from engine.kernels import mala as k_mala
 from engine.kernels.random import stream_of
 from engine.models import EnergyNet
 from engine.models.presets import mnist_cnn, short_run_convnet
-from engine.ops import activations as act, conv
+from engine.ops import activations as act
+from engine.ops import conv
 from engine.ops._geometry import conv_output_size
 from engine.samplers import LangevinSampler, MALASampler, ReplayBuffer
 from engine.samplers.langevin import langevin_update_
@@ -275,6 +280,11 @@ def test_energy_network_on_the_fake_device_matches_numpy(fake_gpu, preset, n):
     expected = {"im2col", "col2im"} | ({"swish_forward", "swish_backward"} if preset is mnist_cnn
                                        else {"leaky_relu_forward"})
     assert expected <= used, used
+    for net, xin in ((net_np, x), (net_dev, _dev(x))):  # the training pass: parameter gradients
+        e = net.forward(xin, param_grads=True)
+        net.backward(net.xp.ones_like(e), param_grads=True, input_grad=False)
+    for got, ref in zip(net_dev.gradients(), net_np.gradients()):
+        np.testing.assert_allclose(_host(got), ref, rtol=1e-4, atol=1e-5 * float(np.abs(ref).max()))
     # and a few Langevin steps of the benchmark's kind, no noise: the same chains
     sampler = LangevinSampler(step_size=1.0, noise=0.0, clip_grad=0.03, clamp=(-1.0, 1.0), n_steps=3)
     x_ref = sampler.run(net_np, x, np.random.default_rng(0)).x

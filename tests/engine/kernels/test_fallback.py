@@ -48,6 +48,8 @@ def test_a_working_fake_gpu_compiles_the_kernels(monkeypatch):
     assert fake.compiled_options == kernels.OPTIONS
     assert kernels.usable(fake.zeros(3, dtype=np.float32))
     assert not kernels.usable(fake.zeros(3, dtype=np.float64), np.zeros(3, np.float32))
+    backend.set_backend(None)  # chosen again (a new Trainer): the kernels are not rebuilt
+    assert fake.modules_built == 1 and kernels.status() == "on"
     backend.set_backend("numpy")  # and back: the kernels are off again
     assert kernels.status() != "on" and backend.cupy_module() is None
 

@@ -16,7 +16,8 @@ from engine.kernels import buffer as k_buf
 from engine.kernels.random import stream_of
 from engine.models import EnergyNet
 from engine.models.presets import mlp_2d, mnist_cnn, short_run_convnet
-from engine.ops import activations as act, conv
+from engine.ops import activations as act
+from engine.ops import conv
 from engine.ops._geometry import conv_output_size
 from engine.samplers import LangevinSampler, MALASampler, ReplayBuffer
 from engine.samplers.langevin import langevin_update_
@@ -149,6 +150,12 @@ def test_networks_match_numpy(cp, preset, n):
     e, g = net_gpu.energy_and_grad(cp.asarray(x))
     np.testing.assert_allclose(_host(e), e_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(_host(g), g_ref, rtol=1e-3, atol=1e-5 * float(np.abs(g_ref).max()))
+    # the training pass: parameter gradients (conv backward-weights) too
+    for net, xin in ((net_np, x), (net_gpu, cp.asarray(x))):
+        e = net.forward(xin, param_grads=True)
+        net.backward(net.xp.ones_like(e), param_grads=True, input_grad=False)
+    for got, ref in zip(net_gpu.gradients(), net_np.gradients()):
+        np.testing.assert_allclose(_host(got), ref, rtol=1e-3, atol=1e-5 * float(np.abs(ref).max()))
 
 
 def test_the_memory_pool_stays_flat_in_a_warm_langevin_loop(cp):
@@ -176,3 +183,16 @@ def test_out_of_memory_is_recognised(cp):
     with pytest.raises(Exception) as info:
         cp.empty(1 << 50, dtype=cp.uint8)  # a petabyte
     assert backend.is_out_of_memory(info.value), repr(info.value)
+
+
+def test_a_training_run_keeps_data_and_buffer_on_the_device(cp):
+    from engine.training.trainer import Trainer  # noqa: PLC0415 - only this test trains
+    from tests.engine.training.helpers import digits_config  # noqa: PLC0415
+
+    config = digits_config(train={"backend": "cupy", "iterations": 3}, buffer={"capacity": 64, "storage": "uint8"})
+    trainer = Trainer(config)
+    assert trainer.backend_info.name == "cupy" and kernels.status() == "on"
+    reports = list(trainer.run(3))
+    assert len(reports) == 3 and all(np.isfinite(r.loss) for r in reports)
+    assert isinstance(trainer.train_x, cp.ndarray) and isinstance(trainer.buffer._store, cp.ndarray)
+    assert int(trainer.buffer._valid.sum()) > 0
