@@ -40,7 +40,7 @@ from .asha import FAILED, Job, Scheduler, rungs
 from .executors import make_executor
 from .search_results import LOG_NAME, SearchResults, append_line, read_log, score_of
 from .space import SearchSpace, apply_params
-from .trial import OBJECTIVES, is_minimized
+from .trial import OBJECTIVES
 
 SEARCH_FILE = "search.toml"
 BEST_FILE = "best.toml"
@@ -151,10 +151,12 @@ class SearchProgress:
 
 @dataclass
 class _Session:
-    """Book-keeping of one run() call."""
+    """What one run() call works with."""
+    scheduler: Scheduler
+    deadline: float | None  # time.time() at which the time budget ends
+    progress: Callable[[SearchProgress], Any] | None
     started: float = field(default_factory=time.monotonic)
-    iterations: int = 0
-    new_trials: set = field(default_factory=set)
+    iterations: int = 0  # trained in this session (for the ETA)
 
 
 class Search:
@@ -280,7 +282,7 @@ class Search:
         stop_file = self.folder / STOP_FILE
         stop_file.unlink(missing_ok=True)
         deadline = time.time() + 60.0 * s.minutes if s.minutes else None
-        session = _Session()
+        session = _Session(scheduler, deadline, progress)
         executor = make_executor(workers, ray_address)
         token: Any = stop if getattr(executor, "in_process", False) else str(stop_file)
         in_flight: dict[Future, tuple[int, Job]] = {}
@@ -295,7 +297,7 @@ class Search:
                     job = scheduler.next_job()
                     if job is None:
                         break
-                    future = self._submit(executor, job, scheduler, session, token, deadline, progress)
+                    future = self._submit(executor, job, session, token)
                     if future is not None:
                         in_flight[future] = (count, job)
                         count += 1
@@ -304,7 +306,7 @@ class Search:
                 done, _ = wait(list(in_flight), timeout=0.25, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: in_flight[f][0]):  # in submission order
                     _, job = in_flight.pop(future)
-                    self._finish(job, future, scheduler, session, deadline, progress)
+                    self._finish(job, future, session)
             clean = True
         finally:
             if not clean and in_flight:
@@ -322,35 +324,31 @@ class Search:
             pass  # no trial with a finite objective yet
         return results
 
-    def _submit(self, executor: Any, job: Job, scheduler: Scheduler, session: _Session, token: Any,
-                deadline: float | None, progress: Callable[[SearchProgress], Any] | None) -> Future | None:
+    def _submit(self, executor: Any, job: Job, session: _Session, token: Any) -> Future | None:
         params = self.params_of(job.trial)
         try:
             config = self.trial_config(params)
         except ConfigError as exc:  # a combination the config refuses: this trial fails, the search goes on
-            scheduler.fail(job.trial, job.rung)
-            self._log(job, params, {"status": FAILED, "error": str(exc)}, scheduler, session, deadline, progress)
+            session.scheduler.fail(job.trial, job.rung)
+            self._log(job, params, {"status": FAILED, "error": str(exc)}, session)
             return None
-        if job.rung == 0:
-            session.new_trials.add(job.trial)
         self._running[job.trial] = params
         start = self.rungs[job.rung - 1] if job.rung else 0
         return executor.submit(run_rung, config.to_dict(), str(self.run_dir(job.trial)), start, job.target,
-                               self.settings.objective.startswith("train_"), token, deadline)
+                               self.settings.objective.startswith("train_"), token, session.deadline)
 
-    def _finish(self, job: Job, future: Future, scheduler: Scheduler, session: _Session, deadline: float | None,
-                progress: Callable[[SearchProgress], Any] | None) -> None:
+    def _finish(self, job: Job, future: Future, session: _Session) -> None:
         params = self._running.pop(job.trial, None) or self.params_of(job.trial)
         error = future.exception()
         if error is not None and not isinstance(error, EBMError):
             raise error  # a bug, not a bad setting: stop the search and show it
         if error is not None:
-            scheduler.fail(job.trial, job.rung)
-            self._log(job, params, {"status": FAILED, "error": str(error)}, scheduler, session, deadline, progress)
+            session.scheduler.fail(job.trial, job.rung)
+            self._log(job, params, {"status": FAILED, "error": str(error)}, session)
             return
         out = future.result()
         if out["interrupted"]:
-            scheduler.release(job)
+            session.scheduler.release(job)
             return
         objective = self.settings.objective
         metrics = out["metrics"]
@@ -361,34 +359,25 @@ class Search:
                               "choose one of them (--objective)")
         value = metrics.get(objective)
         value = value if value is not None and math.isfinite(value) else None
-        status = scheduler.report(job.trial, job.rung, score_of(value, objective), diverged=bool(out["diverged"]))
+        status = session.scheduler.report(job.trial, job.rung, score_of(value, objective), diverged=bool(out["diverged"]))
         session.iterations += max(0, out["iteration"] - out["start"])
         self._log(job, params, {"status": status, "iteration": out["iteration"], "from": out["start"],
                                 "value": value, "metrics": metrics, "curve": out["curve"],
-                                "error": out["diverged"]}, scheduler, session, deadline, progress)
+                                "error": out["diverged"]}, session)
 
-    def _log(self, job: Job, params: dict[str, Any], fields: dict[str, Any], scheduler: Scheduler,
-             session: _Session, deadline: float | None, progress: Callable[[SearchProgress], Any] | None) -> None:
+    def _log(self, job: Job, params: dict[str, Any], fields: dict[str, Any], session: _Session) -> None:
         self._running.pop(job.trial, None)
         record = {"trial": job.trial, "rung": job.rung, "params": params, "objective": self.settings.objective,
                   "value": None, "metrics": {}, "curve": [], "error": "", **fields, "time": time.time()}
         record.setdefault("iteration", 0)
         append_line(self.log_path, record)
         self._records.append(record)
-        if progress is not None:
+        if session.progress is not None:
             elapsed = time.monotonic() - session.started
-            progress(SearchProgress(record, len(self._records), scheduler.started, len(scheduler.finished),
-                                    self.settings.trials or None, job.rung, len(self.rungs), elapsed,
-                                    self._eta(scheduler, session, elapsed, deadline)))
-
-    def _eta(self, scheduler: Scheduler, session: _Session, elapsed: float, deadline: float | None) -> float | None:
-        remaining = scheduler.expected_iterations()
-        rate = session.iterations / elapsed if elapsed > 0 else 0.0
-        eta = remaining / rate if remaining is not None and rate > 0 else None
-        if deadline is not None:
-            left = max(0.0, deadline - time.time())
-            eta = left if eta is None else min(eta, left)
-        return eta
+            scheduler = session.scheduler
+            session.progress(SearchProgress(record, len(self._records), scheduler.started, len(scheduler.finished),
+                                            self.settings.trials or None, job.rung, len(self.rungs), elapsed,
+                                            _eta(session, elapsed)))
 
     def _forget_failed_start(self) -> None:
         """A search whose first result shows a bad objective recorded nothing: leave no folder behind
@@ -406,6 +395,18 @@ class Search:
         data = {"format": FORMAT, "settings": self.settings.to_dict(), "space": self.space.to_dict(),
                 "config": tomllib.loads(dumps_config(self.config))}
         atomic_write_text(self.folder / SEARCH_FILE, tomli_w.dumps(data))
+
+
+def _eta(session: _Session, elapsed: float) -> float | None:
+    """Seconds left: the iterations ASHA is expected to train yet at this session's pace, or the
+    time budget left if that comes first; None when unknown."""
+    remaining = session.scheduler.expected_iterations()
+    rate = session.iterations / elapsed if elapsed > 0 else 0.0
+    eta = remaining / rate if remaining is not None and rate > 0 else None
+    if session.deadline is not None:
+        left = max(0.0, session.deadline - time.time())
+        eta = left if eta is None else min(eta, left)
+    return eta
 
 
 # --- the rung job (runs in a worker) ---------------------------------------------------

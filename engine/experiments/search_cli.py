@@ -72,6 +72,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     previous = _stop_on_ctrl_c(stop)
     try:
         results = search.run(workers=args.workers, ray_address=args.ray, stop=stop, progress=_report)
+    except KeyboardInterrupt:
+        print(f"\naborted; the finished rungs are saved: ebm-studio search --out {args.out} --resume",
+              file=sys.stderr)
+        return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

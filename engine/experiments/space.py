@@ -60,7 +60,7 @@ class Dimension:
         else:
             pts = np.linspace(lo, hi, n)
         if self.kind.startswith("int"):
-            return list(dict.fromkeys(int(round(float(p))) for p in pts))
+            return list(dict.fromkeys(round(float(p)) for p in pts))
         return [float(p) for p in pts]
 
     def sample(self, rng: np.random.Generator) -> Any:
