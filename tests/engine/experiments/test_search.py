@@ -209,6 +209,7 @@ def test_asha_search_stops_a_hopeless_setting_at_the_first_rung(tmp_path):
     assert [p.record for p in lines] == records[: len(lines)]
     assert lines[-1].trials_done == 3 and lines[-1].eta_seconds == pytest.approx(0.0, abs=1e-9)
     # sortable by any column
+    assert {"id", "status", "iteration", "train.lr", "value", "best_value", "val_nll", "val_kl"} <= set(results.columns())
     ids = [t.id for t in results.sorted("train.lr")]
     assert [by_lr[lr].id for lr in sorted(by_lr)] == ids
     assert results.sorted("val_nll")[0].value == min(t.value for t in results.trials)
