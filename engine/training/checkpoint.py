@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as st_save
 
 from ..errors import ModelFileError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, remove_stale_temporaries
 
 FORMAT = "ebm-studio-checkpoint"
 _NAME = re.compile(r"^ckpt-(\d{8})\.safetensors$")
@@ -85,8 +85,10 @@ def list_checkpoints(folder: Path) -> list[Path]:
 
 
 def prune(folder: Path, keep: int) -> None:
+    """Keep the newest ``keep`` checkpoints; drop the temporaries of writes a kill interrupted."""
     for old in list_checkpoints(folder)[:-keep]:
         try:
             os.unlink(old)
         except OSError:
             pass
+    remove_stale_temporaries(folder)

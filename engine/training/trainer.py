@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ConfigError, EBMError, ModelFileError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, remove_stale_temporaries
 from ..metrics import CurveLog, grid_kl, heldout_nll, mmd2, nearest_neighbors, ood_auroc, true_nll
 from ..models.io import save_model
 from ..models.jem import JEM
@@ -269,13 +269,13 @@ class Trainer:
             samples = backend.to_numpy(x_neg[:N_REPORT_SAMPLES]).copy()
             self.last_samples = samples
         metrics = self.evaluate() if it % t.eval_every == 0 or it == t.iterations else {}
-        message = ""
-        if self.run_dir is not None and it % t.checkpoint_every == 0:
-            self.save_checkpoint()
-            message = f"checkpoint saved at iteration {it}"
+        save_now = self.run_dir is not None and it % t.checkpoint_every == 0
+        message = f"checkpoint saved at iteration {it}" if save_now else ""
         report = Report(it, loss, e_pos, e_neg, grad_norm, lr, time.perf_counter() - start,
                         acceptance=acceptance, accuracy=accuracy, metrics=metrics, samples=samples, message=message)
         self.curves.append(it, {k: v for k, v in report.scalars().items() if k not in ("iteration", "message")})
+        if save_now:  # after the curves have this iteration's row: a resume from here must not lose it
+            self.save_checkpoint()
         return report
 
     # --- evaluation -------------------------------------------------------------------
@@ -328,6 +328,7 @@ class Trainer:
     def _open_run_dir(self, resume: bool) -> None:
         assert self.run_dir is not None
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.run_dir)  # half-written files of a process that was killed
         existing = ckpt.list_checkpoints(self.checkpoint_dir)
         if resume:
             problems = []

@@ -107,6 +107,7 @@ def message_kind(message: str) -> str:
     text = re.sub(r"(?<![\w/])/[^\s:,'\"()\[\]/]+(/[^\s:,'\"()\[\]/]+)+", "<file>", message)
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
     text = re.sub(r"0x[0-9A-Fa-f]+|\d+(\.\d+)?(e[-+]?\d+)?", "N", text)
+    text = re.sub(r"\((\w+(Error|Exception|Warning)):[^)]*\)?", r"(\1)", text)  # a library's wording: its type
     return text[:90]
 
 
