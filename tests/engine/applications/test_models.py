@@ -99,3 +99,15 @@ def test_bad_files_are_refused(tmp_path):
     (tmp_path / "run" / "config.toml").write_text("")
     with pytest.raises(ModelFileError, match="no final model"):
         open_model(tmp_path / "run")
+
+
+def test_shipped_models_open_with_their_training_settings():
+    assert {"digits_convnet", "jem_digits"} <= set(shipped_models())
+    energy = open_model("digits_convnet")
+    assert not energy.is_jem and energy.input_shape == (1, 28, 28) and energy.dataset == "builtin_digits"
+    assert energy.value_range == (-1.0, 1.0) and energy.info["iterations"] == energy.config.train.iterations
+    jem = open_model("jem_digits")
+    assert jem.is_jem and jem.num_classes == 10 and jem.config.model.kind == "jem"
+    assert jem.info["metrics"]["val_accuracy"] > 0.9  # the record of its training run
+    for name in ("digits_convnet", "jem_digits"):  # small enough to ship
+        assert (app_models.MODELS_DIR / f"{name}.safetensors").stat().st_size < 1_000_000
