@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..samplers import LangevinSampler
 from .models import OpenedModel
 
+TEXTBOOK = "textbook"  # noise = sqrt(2 step): the chain samples exp(-E) (up to the step-size bias)
 GENERIC_SETTINGS = {"n_steps": 100, "step_size": 0.01, "noise": None, "clip_grad": None, "clamp": None}
 
 
@@ -51,22 +52,31 @@ def array_module(model: Any) -> Any:
 
 
 def make_sampler(model: Any, n_steps: int | None = None, step_size: float | None = None,
-                 noise: float | None = -1.0, clip_grad: float | None = -1.0,
-                 clamp: Any = "default") -> tuple[LangevinSampler, int]:
-    """(sampler, n_steps): the model's training sampler settings with the given ones on top.
+                 noise: float | str | None = None, clip_grad: float | None = None,
+                 clamp: Any = None) -> tuple[LangevinSampler, int]:
+    """(sampler, n_steps): the model's training sampler settings, each replaced where given.
 
-    None / the sentinels (-1.0 for noise and clip_grad, "default" for clamp) keep the
-    default; noise None means sqrt(2 step); clip_grad 0 or None-like turns clipping off;
-    clamp None turns clamping off. Defaults for a bare energy: GENERIC_SETTINGS.
+    None always means "as the model was trained" (an OpenedModel's sampler_settings(),
+    GENERIC_SETTINGS for a bare energy). noise: a std >= 0, or "textbook" for sqrt(2 step);
+    clip_grad: a bound > 0, or 0 for no clipping; clamp: (lo, hi), or False / () for none.
     """
     s = model.sampler_settings() if isinstance(model, OpenedModel) else dict(GENERIC_SETTINGS)
     n = s["n_steps"] if n_steps is None else int(n_steps)
     if n < 0:
         raise ConfigError(f"n_steps must be >= 0, got {n_steps}")
     step = s["step_size"] if step_size is None else float(step_size)
-    nz = s["noise"] if noise is not None and noise == -1.0 else noise
-    clip = s["clip_grad"] if clip_grad is not None and clip_grad == -1.0 else (clip_grad or None)
-    lim = s["clamp"] if isinstance(clamp, str) and clamp == "default" else clamp
+    if noise is None:
+        nz = s["noise"]
+    elif isinstance(noise, str):
+        if noise != TEXTBOOK:
+            raise ConfigError(f"noise must be a number >= 0 or {TEXTBOOK!r} (sqrt(2 step)), got {noise!r}")
+        nz = None
+    else:
+        nz = float(noise)
+    clip = s["clip_grad"] if clip_grad is None else (float(clip_grad) or None)
+    lim = s["clamp"] if clamp is None else (tuple(clamp) if clamp is not False and len(clamp) else None)
+    if lim is not None and len(lim) != 2:
+        raise ConfigError(f"clamp must be (low, high), got {clamp!r}")
     sampler = LangevinSampler(step_size=step, noise=nz, clip_grad=clip,
                               clamp=None if lim is None else (float(lim[0]), float(lim[1])), n_steps=n)
     return sampler, n

@@ -52,8 +52,8 @@ class ConditionalResult:
 
 
 def sample_per_class(jem: OpenedModel | JEM, n_per_class: int = 8, n_steps: int | None = 100,
-                     classes: Any = None, step_size: float | None = None, noise: float | None = -1.0,
-                     clip_grad: float | None = -1.0, clamp: Any = "default", frames: int = 6,
+                     classes: Any = None, step_size: float | None = None, noise: float | str | None = None,
+                     clip_grad: float | None = None, clamp: Any = None, frames: int = 6,
                      seed: int = 0) -> ConditionalResult:
     """n_per_class samples for each class in ``classes`` (default: all K), from uniform noise in the
     clamp range by Langevin on E(x, y); sampler settings default to the training sampler."""
@@ -69,7 +69,8 @@ def sample_per_class(jem: OpenedModel | JEM, n_per_class: int = 8, n_steps: int 
     if n < 1:
         raise ConfigError(f"n_per_class must be >= 1, got {n_per_class}")
     sampler, steps = make_sampler(jem, n_steps, step_size, noise, clip_grad, clamp)
-    lo, hi = sampler.clamp if sampler.clamp is not None else (-1.0, 1.0)
+    default = jem.value_range if isinstance(jem, OpenedModel) else (-1.0, 1.0)
+    lo, hi = sampler.clamp if sampler.clamp is not None else default
     shape = tuple(model.input_shape)
     rng = np.random.default_rng([seed, 17])
     x0 = rng.uniform(lo, hi, size=(cls.size * n, *shape)).astype(np.float32)
@@ -99,8 +100,8 @@ def _class_names(jem: Any) -> tuple[str, ...] | None:
 
 
 def conditional_samples(model: Any, n_per_class: int = 8, n_steps: int | None = 100, classes: Any = None,
-                        step_size: float | None = None, noise: float | None = -1.0,
-                        clip_grad: float | None = -1.0, frames: int = 6, seed: int = 0) -> ConditionalResult:
+                        step_size: float | None = None, noise: float | str | None = None,
+                        clip_grad: float | None = None, frames: int = 6, seed: int = 0) -> ConditionalResult:
     """sample_per_class on the model named ``model`` (a shipped name, run folder or file)."""
     return sample_per_class(open_model(model), n_per_class, n_steps, classes, step_size, noise, clip_grad,
                             frames=frames, seed=seed)

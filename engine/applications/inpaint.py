@@ -113,8 +113,8 @@ def masked_mse(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> 
 
 
 def inpaint(model: OpenedModel | Any, x: np.ndarray, mask: np.ndarray, n_steps: int | None = 200,
-            step_size: float | None = None, noise: float | None = -1.0, clip_grad: float | None = -1.0,
-            clamp: Any = "default", frames: int = 8, seed: int = 0) -> InpaintResult:
+            step_size: float | None = None, noise: float | str | None = None, clip_grad: float | None = None,
+            clamp: Any = None, frames: int = 8, seed: int = 0) -> InpaintResult:
     """Fill the entries of x: (N, *shape) where mask (bool, broadcastable, True = missing) is set.
 
     The missing entries start from uniform noise in the clamp range (the model's value range)
@@ -134,8 +134,8 @@ def inpaint(model: OpenedModel | Any, x: np.ndarray, mask: np.ndarray, n_steps: 
 
 
 def denoise(model: OpenedModel | Any, x_noisy: np.ndarray, n_steps: int | None = 10,
-            step_size: float | None = None, noise: float | None = 0.0, clip_grad: float | None = -1.0,
-            clamp: Any = "default", frames: int = 8, seed: int = 0) -> InpaintResult:
+            step_size: float | None = None, noise: float | str | None = 0.0, clip_grad: float | None = None,
+            clamp: Any = None, frames: int = 8, seed: int = 0) -> InpaintResult:
     """Denoise x_noisy: (N, *shape) by a short Langevin run (no extra noise by default) from it."""
     x_noisy = np.asarray(x_noisy, dtype=np.float32)
     sampler, n = make_sampler(model, n_steps, step_size, noise, clip_grad, clamp)
@@ -165,7 +165,7 @@ class RestorationRun:
 
 def inpaint_images(model: Any, data: str = "builtin_digits", images: Any = None, n: int = 16,
                    mask: str = "center", fraction: float = 0.5, box: Any = None, n_steps: int | None = 200,
-                   step_size: float | None = None, noise: float | None = -1.0, clip_grad: float | None = -1.0,
+                   step_size: float | None = None, noise: float | str | None = None, clip_grad: float | None = None,
                    frames: int = 8, seed: int = 0) -> RestorationRun:
     """Inpaint n images (from ``images``, an (N, *shape) array, else the inputs named ``data``)
     masked by ``mask`` (see make_mask); mse_* are over the masked pixels, the start being noise."""
@@ -179,7 +179,7 @@ def inpaint_images(model: Any, data: str = "builtin_digits", images: Any = None,
 
 def denoise_images(model: Any, data: str = "builtin_digits", images: Any = None, n: int = 16,
                    noise_std: float = 0.4, n_steps: int | None = 10, step_size: float | None = None,
-                   noise: float | None = 0.0, clip_grad: float | None = -1.0, frames: int = 8,
+                   noise: float | str | None = 0.0, clip_grad: float | None = None, frames: int = 8,
                    seed: int = 0) -> RestorationRun:
     """Add Gaussian noise of std ``noise_std`` to n images and denoise them; mse_* over all pixels."""
     opened = open_model(model)

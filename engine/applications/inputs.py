@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -101,7 +100,3 @@ def resize_images(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     bottom = x[:, :, y1][:, :, :, x0] * (1 - fx) + x[:, :, y1][:, :, :, x1] * fx
     return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
-
-def as_array(value: Any) -> np.ndarray:
-    """A host float32 array from a list or array (for images handed over by the GUI)."""
-    return np.ascontiguousarray(np.asarray(value, dtype=np.float32))

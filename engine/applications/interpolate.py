@@ -39,8 +39,8 @@ class InterpolationResult:
 
 
 def interpolate(model: OpenedModel | Any, a: Any, b: Any, n: int = 8, refine_steps: int = 0,
-                step_size: float | None = None, noise: float | None = -1.0, clip_grad: float | None = -1.0,
-                clamp: Any = "default", seed: int = 0) -> InterpolationResult:
+                step_size: float | None = None, noise: float | str | None = None, clip_grad: float | None = None,
+                clamp: Any = None, seed: int = 0) -> InterpolationResult:
     """Paths from a to b: each (*shape) or (P, *shape) -> P paths of n >= 2 points.
 
     refine_steps > 0 runs that many Langevin steps from every inner point, the two endpoints
@@ -93,8 +93,8 @@ def _batch(x: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
 
 
 def interpolate_inputs(model: Any, data: str = "builtin_digits", pairs: int = 4, n: int = 8,
-                       refine_steps: int = 20, step_size: float | None = None, noise: float | None = -1.0,
-                       clip_grad: float | None = -1.0, seed: int = 0) -> InterpolationResult:
+                       refine_steps: int = 20, step_size: float | None = None, noise: float | str | None = None,
+                       clip_grad: float | None = None, seed: int = 0) -> InterpolationResult:
     """Interpolate ``pairs`` pairs of inputs drawn from ``data`` (a name or file, see inputs.load_inputs)."""
     opened = open_model(model)
     x, _ = load_inputs(data, 2 * int(pairs), opened.input_shape, opened.value_range, seed)

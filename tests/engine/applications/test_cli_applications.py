@@ -17,7 +17,8 @@ def _json_line(capsys) -> dict:
 
 
 def _png_size(path) -> tuple[int, int]:
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 

@@ -31,7 +31,7 @@ def test_mask_kinds_cover_the_right_pixels():
     assert abs(rnd.mean() - 0.25) < 0.01
     assert (rnd == rnd[:, :1]).all()  # one draw for all channels of a pixel
     assert not (rnd[0] == rnd[1]).all()  # a new draw per image
-    for bad in (dict(kind="blob"), dict(kind="center", fraction=1.5), dict(kind="box", box=(8, 8, 5, 5))):
+    for bad in ({"kind": "blob"}, {"kind": "center", "fraction": 1.5}, {"kind": "box", "box": (8, 8, 5, 5)}):
         with pytest.raises(ConfigError):
             make_mask((1, 10, 10), **bad)
 
@@ -82,7 +82,7 @@ def test_inpaint_samples_the_conditional_of_a_gaussian():
     energy = GaussianMixture(means=[[0.0, 0.0]], covariances=[[1.0, rho], [rho, 1.0]])
     x = np.zeros((4000, 2), np.float32)
     x[:, 0] = x1
-    r = inpaint(energy, x, np.array([False, True]), n_steps=400, step_size=0.02, noise=None, clamp=None,
+    r = inpaint(energy, x, np.array([False, True]), n_steps=400, step_size=0.02, noise="textbook", clamp=False,
                 frames=2, seed=1)
     assert (r.x[:, 0] == x1).all()
     assert r.x[:, 1].mean() == pytest.approx(rho * x1, abs=0.05)
@@ -92,5 +92,5 @@ def test_inpaint_samples_the_conditional_of_a_gaussian():
 def test_denoise_rejects_nothing_and_keeps_shapes():
     energy = GaussianMixture(means=[[0.0, 0.0]], stds=1.0)
     x = np.full((3, 2), 2.0, np.float32)
-    r = denoise(energy, x, n_steps=50, step_size=0.05, noise=0.0, clamp=None, frames=3)
+    r = denoise(energy, x, n_steps=50, step_size=0.05, noise=0.0, clamp=False, frames=3)
     assert r.filmstrip.shape == (3, 3, 2) and (np.abs(r.x) < np.abs(x)).all()  # pulled towards the mode

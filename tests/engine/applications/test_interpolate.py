@@ -34,7 +34,7 @@ def test_linear_path_and_energy_on_a_mixture():
 def test_refinement_pulls_points_to_the_nearest_mode():
     energy = _two_modes()
     a, b = MODES[0], MODES[1]
-    r = interpolate(energy, a, b, n=8, refine_steps=200, step_size=0.05, noise=0.0, clamp=None)
+    r = interpolate(energy, a, b, n=8, refine_steps=200, step_size=0.05, noise=0.0, clamp=False)
     path = r.path[0]
     np.testing.assert_array_equal(path[0], r.linear[0, 0])
     np.testing.assert_array_equal(path[-1], r.linear[0, -1])
@@ -69,7 +69,7 @@ def test_batched_pairs_and_bad_shapes():
 def test_reconstruct_inpaints_with_a_mask_and_denoises_without():
     energy = GaussianMixture(means=[[0.0] * 4], stds=1.0)
     x = np.full((2, 4), 3.0, np.float32)
-    kw = dict(n_steps=30, step_size=0.05, noise=0.0, clamp=None, frames=2)
+    kw = {"n_steps": 30, "step_size": 0.05, "noise": 0.0, "clamp": False, "frames": 2}
     mask = np.array([True, True, False, False])
     held = reconstruct(energy, x, mask, **kw)
     np.testing.assert_array_equal(held.x[:, 2:], x[:, 2:])

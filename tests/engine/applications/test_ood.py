@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from engine.applications.inputs import load_inputs
-from engine.applications.ood import ood_datasets, ood_scores, score_energies, threshold_at_tpr
+from engine.applications.ood import (
+    ood_datasets,
+    ood_scores,
+    score_energies,
+    threshold_at_tpr,
+)
 from engine.energies.analytic import GaussianMixture
 from engine.errors import ConfigError, EBMError
 
