@@ -237,7 +237,7 @@ class MainWindow(QMainWindow):
             worker.deleteLater()
 
     def toggle_training(self) -> None:
-        if self.worker is None:
+        if self.worker is None or self.session.state == "failed":  # nothing started: Reset retries
             return
         if self.session.state == "running":
             self.worker.pause()
@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
             self.worker.train()
 
     def step_once(self) -> None:
-        if self.worker is not None:
+        if self.worker is not None and self.session.state != "failed":
             self.worker.step_once()
 
     def stop_training(self) -> None:
@@ -486,6 +486,7 @@ class MainWindow(QMainWindow):
         self.state_label.setText({"starting": "preparing data and model…", "running": "training",
                                   "paused": "paused", "finished": "finished (raise Iterations to go on)",
                                   "error": "stopped by an error (see the log): Train resumes, Reset starts over",
+                                  "failed": "could not start (see the log): fix the problem, then Reset",
                                   "stopped": "stopped"}.get(state, state))
 
     def _on_progress(self, iteration: int, total: int, rate: float) -> None:

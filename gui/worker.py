@@ -49,7 +49,7 @@ class TrainingWorker(QThread):
     chain = Signal(object)  # Chain
     buffer_samples = Signal(object)  # (n, *shape) random entries of the replay buffer
     data_ready = Signal(object, object, object, object)  # preview, labels, box, value_range
-    state = Signal(str)  # "starting", "running", "paused", "finished", "error", "stopped"
+    state = Signal(str)  # "starting", "running", "paused", "finished", "error", "failed" (could not start), "stopped"
     error = Signal(str, str)  # (message for a dialog, details for the log)
     progress = Signal(int, int, float)  # iteration, total, it/s
     backend_info = Signal(str)
@@ -106,11 +106,11 @@ class TrainingWorker(QThread):
             trainer = Trainer(self.config, run_dir=self.run_dir, resume=self.resume)
         except EBMError as exc:
             self.error.emit(str(exc), str(exc))
-            self.state.emit("error")
+            self.state.emit("failed")  # the thread ends here: nothing to train until a new start
             return
         except Exception as exc:  # noqa: BLE001 - shown in a dialog, never a traceback
             self.error.emit(f"Could not start the experiment: {exc}", traceback.format_exc())
-            self.state.emit("error")
+            self.state.emit("failed")
             return
         self.trainer = trainer
         self.backend_info.emit(str(trainer.backend_info))
@@ -146,10 +146,11 @@ class TrainingWorker(QThread):
                     self.state.emit("paused")
                 elif kind == "step":
                     running = False
-                    if self._iterate(trainer, pending):
-                        self._flush(pending)
+                    ok = self._iterate(trainer, pending)
+                    self._flush(pending)
+                    if ok:
                         self._emit_landscape(trainer)
-                    self.state.emit("paused")
+                    self.state.emit("paused" if ok else "error")
                 elif kind == "settings":
                     finished = trainer.iteration >= self.config.train.iterations
                     self._apply_settings(trainer, command[1])
