@@ -111,3 +111,18 @@ def test_shipped_models_open_with_their_training_settings():
     assert jem.info["metrics"]["val_accuracy"] > 0.9  # the record of its training run
     for name in ("digits_convnet", "jem_digits"):  # small enough to ship
         assert (app_models.MODELS_DIR / f"{name}.safetensors").stat().st_size < 1_000_000
+
+
+def test_a_real_run_folder_opens_as_the_trainer_left_it(tmp_path):
+    from engine.training.trainer import Trainer  # noqa: PLC0415
+
+    config = ExperimentConfig.from_dict({
+        "data": {"name": "two_moons", "n": 200}, "model": {"preset": "mlp_2d"},
+        "sampler": {"n_steps": 2, "step_size": 0.01}, "buffer": {"capacity": 64},
+        "train": {"iterations": 2, "batch_size": 16, "backend": "numpy", "eval_every": 100}})
+    trainer = Trainer(config, run_dir=tmp_path / "run")
+    list(trainer.run())
+    opened = open_model(tmp_path / "run", xp=np)
+    assert opened.dataset == "two_moons" and opened.config.train.iterations == 2 and not opened.is_jem
+    x = np.random.default_rng(0).normal(size=(7, 2)).astype(np.float32)
+    np.testing.assert_array_equal(opened.model.energy(x), trainer.model.energy(x))
