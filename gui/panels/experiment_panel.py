@@ -259,6 +259,8 @@ class ExperimentPanel(QScrollArea):
         else:
             model = {"preset": preset, "kind": "jem" if preset.startswith("jem") else "energy", "layers": [],
                      "input_shape": []}
+            if preset != c.model.preset:
+                model["width"] = 0  # a searched width belongs to the preset it was searched on
         return c.replace(
             data={"name": data_name, "n": self.data_n.value(),
                   "val_fraction": -1.0 if self.val_fraction.value() < 0 else self.val_fraction.value()},
@@ -319,12 +321,10 @@ def _select(combo: QComboBox, value: Any) -> None:
 def _build_net(config: ExperimentConfig, data_shape: list[int]) -> Any:
     """The experiment's network on the host (for its shapes and size), or None if it cannot be built."""
     from engine.errors import EBMError  # noqa: PLC0415
-    from engine.models import PRESETS, EnergyNet  # noqa: PLC0415
+    from engine.models import EnergyNet  # noqa: PLC0415
+    from engine.training.factory import model_arch  # noqa: PLC0415
 
     try:
-        arch = {"input_shape": config.model.input_shape or data_shape, "layers": config.model.layers} \
-            if config.model.layers \
-            else PRESETS[config.model.preset]()
-        return EnergyNet(arch, xp=np)
+        return EnergyNet(model_arch(config.model, tuple(data_shape)), xp=np)
     except (KeyError, EBMError):
         return None

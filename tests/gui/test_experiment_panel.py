@@ -35,3 +35,20 @@ def test_every_edit_round_trips_the_other_settings(qtbot):
     panel = ExperimentPanel(Session(config))
     qtbot.addWidget(panel)
     assert panel.read_config() == config  # showing a preset and reading it back changes nothing
+
+
+def test_panel_shows_a_searched_width_and_drops_it_for_another_preset(qtbot):
+    from engine.training.config import ExperimentConfig
+    from gui.panels.experiment_panel import ExperimentPanel
+    from gui.session import Session
+
+    session = Session(ExperimentConfig().replace(model={"width": 32}))
+    panel = ExperimentPanel(session)
+    qtbot.addWidget(panel)
+    panel.show_config()
+    # 2 -> 32 -> 32 -> 32 -> 1: 2*32+32 + 2*(32*32+32) + 32+1
+    assert panel.param_count.text() == f"{2 * 32 + 32 + 2 * (32 * 32 + 32) + 33:,}"
+    assert panel.read_config().model.width == 32
+    panel.dataset.setCurrentIndex(panel.dataset.findData("builtin_digits"))  # needs a conv preset
+    model = panel.read_config().model
+    assert model.preset == "convnet_small" and model.width == 0
