@@ -70,6 +70,8 @@ def swish_backward(gy: Any, saved: tuple) -> Any:
     """gx from gy and the (y, s) saved by swish_forward."""
     cp = backend.cupy_module()
     y, s = saved
+    if not gy.shape == y.shape == s.shape:
+        raise ValueError(f"swish_backward: gy {gy.shape} does not fit the saved {y.shape}")
     gy = _contiguous(gy)
     gx = cp.empty_like(gy)
     launch("swish_backward", gy.size, (gy, _contiguous(y), _contiguous(s), gx, np.int64(gy.size)))

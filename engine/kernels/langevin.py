@@ -39,11 +39,13 @@ extern "C" __global__ void langevin_update(float* x, const float* grad, const bo
 """
 
 
-def accepts(x: Any, mask: Any | None, values: Any | None) -> bool:
-    """Whether the kernel takes these (x updated in place must be C-contiguous; mask bool on the device)."""
-    if not x.flags.c_contiguous:
+def accepts(x: Any, grad: Any, mask: Any | None, values: Any | None) -> bool:
+    """Whether the kernel takes these: x C-contiguous (updated in place), everything of x's shape
+    (no broadcasting), the mask bool on the device. Otherwise the twin's xp code runs."""
+    if not x.flags.c_contiguous or grad.shape != x.shape:
         return False
-    return mask is None or (usable(values) and on_device(mask) and mask.dtype == np.bool_)
+    return mask is None or (usable(values) and on_device(mask) and mask.dtype == np.bool_
+                            and mask.shape == x.shape and values.shape == x.shape)
 
 
 def langevin_update_(x: Any, grad: Any, step: float, noise: float, rng: Any,

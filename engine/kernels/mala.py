@@ -58,6 +58,9 @@ def mala_log_accept(e_old: Any, e_new: Any, g_old: Any, g_new: Any, xi: Any, ste
     """log alpha: (N,) float64, as the twin; g_old, g_new, xi: (N, *shape) float32 CuPy arrays."""
     cp = backend.cupy_module()
     n = g_old.shape[0]
+    if not (g_new.shape == xi.shape == g_old.shape and e_old.shape == e_new.shape == (n,)):
+        raise ValueError(f"mala_log_accept: shapes {e_old.shape}, {e_new.shape}, {g_old.shape}, "
+                         f"{g_new.shape}, {xi.shape} do not fit (N,), (N,) and (N, *shape)")
     dim = int(np.prod(g_old.shape[1:], dtype=np.int64))
     s = float(step_size)
     out = cp.empty(n, dtype=np.float64)

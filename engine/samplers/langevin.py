@@ -54,7 +54,7 @@ def langevin_update_(x: Any, grad: Any, step: float, noise: float, rng: Any,
     On CuPy this is one fused kernel (engine.kernels.langevin), with the noise
     drawn in the kernel from the generator's Philox stream.
     """
-    if kernels.usable(x, grad) and gpu.accepts(x, fixed_mask, fixed_values):
+    if kernels.usable(x, grad) and gpu.accepts(x, grad, fixed_mask, fixed_values):
         return gpu.langevin_update_(x, grad, step, noise, rng, clip_grad, clamp, fixed_mask, fixed_values)
     xp = get_array_module(x)
     if clip_grad is not None:

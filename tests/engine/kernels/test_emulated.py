@@ -299,3 +299,18 @@ def test_every_kernel_has_a_wrapper_that_the_tests_launch():
                 "replay_gather_u8": k_buf, "replay_gather_f32": k_buf, "replay_scatter_u8": k_buf,
                 "replay_scatter_f32": k_buf}
     assert sorted(kernels.kernel_names()) == sorted(wrappers)
+
+
+def test_kernels_never_read_past_mismatched_shapes(fake_gpu):
+    """A broadcastable mask or gradient takes the xp code; mismatched MALA inputs raise, as the twin does."""
+    x = np.zeros((4, 3), np.float32)
+    mask, values = np.array([True, False, False]), np.ones(3, np.float32)  # broadcast over the batch
+    got = langevin_update_(_dev(x), _dev(np.ones((4, 3), np.float32)), 0.1, 0.0, None, None, None,
+                           _dev(mask), _dev(values))
+    expect = langevin_update_(x.copy(), np.ones((4, 3), np.float32), 0.1, 0.0, None, None, None, mask, values)
+    np.testing.assert_array_equal(_host(got), expect)
+    assert fake_gpu.launches["langevin_update"] == 0
+    with pytest.raises(ValueError):
+        k_mala.mala_log_accept(_dev(np.zeros(4)), _dev(np.zeros(4)), _dev(x), _dev(x[:2]), _dev(x), 0.1)
+    with pytest.raises(ValueError):
+        k_act.swish_backward(_dev(x), (_dev(x[:2]), _dev(x[:2])))
