@@ -31,10 +31,11 @@ import math
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -284,7 +285,7 @@ class LearningCurve:
         return j, c
 
     @classmethod
-    def load(cls, path: str | Path) -> "LearningCurve":
+    def load(cls, path: str | Path) -> LearningCurve:
         """Read a learning_curve.json, or a .csv (rows only: info is empty)."""
         path = Path(path)
         try:
@@ -294,7 +295,7 @@ class LearningCurve:
         return cls.from_csv(text, str(path)) if path.suffix.lower() == ".csv" else cls.from_json(text, str(path))
 
     @classmethod
-    def from_json(cls, text: str, source: str = "<json>") -> "LearningCurve":
+    def from_json(cls, text: str, source: str = "<json>") -> LearningCurve:
         try:
             doc = json.loads(text)
             if not isinstance(doc, dict) or doc.get("kind") != RESULT_KIND:
@@ -306,7 +307,7 @@ class LearningCurve:
                             f"write one with 'ebm-studio learning-curve'") from None
 
     @classmethod
-    def from_csv(cls, text: str, source: str = "<csv>") -> "LearningCurve":
+    def from_csv(cls, text: str, source: str = "<csv>") -> LearningCurve:
         try:
             rows = list(csv.DictReader(io.StringIO(text)))
             if not rows or not {"size", "seed"} <= set(rows[0]):
@@ -473,7 +474,7 @@ def cmd_learning_curve(args: argparse.Namespace) -> int:
         config = config.replace(train={"iterations": args.iterations})
     sizes = args.sizes
     if sizes is None:
-        n_train = len(_seed_data(config)[0])
+        n_train = len(_seed_data(_seed_config(config, 0))[0])  # the same for every seed
         sizes = default_sizes(n_train, n_points=args.points)
     seeds = list(range(args.seeds))
     total = len(set(sizes)) * len(seeds)

@@ -33,10 +33,11 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +66,7 @@ INFO_COLUMNS = ("suite_version", "quick", "iterations_2d", "iterations_image", "
 COMPARED = ("val_nll", "kl", "mmd", "acceptance", "seconds")  # true_nll is the data's, not the model's
 _FROM_TRIAL = {"val_nll": "val_nll", "true_nll": "val_true_nll", "kl": "val_kl", "mmd": "val_mmd",
                "acceptance": "acceptance", "seconds": "seconds"}
+_DIGITS = {"mmd": 5, "seconds": 1}  # decimals in the printed tables
 _INT_INFO, _BOOL_INFO = {"suite_version", "iterations_2d", "iterations_image", "seed", "cpu_count", "workers"}, {"quick"}
 
 
@@ -138,7 +140,7 @@ class BenchmarkResult:
         head = "| case | sampler | val_nll | true_nll | kl | mmd | acceptance | seconds |"
         lines = [head, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in self.rows:
-            cells = [_fmt(r[c], 4 if c != "mmd" else 5) if c != "seconds" else _fmt(r[c], 1) for c in METRIC_COLUMNS]
+            cells = [_fmt(r[c], _DIGITS.get(c, 4)) for c in METRIC_COLUMNS]
             flag = " (diverged)" if r.get("diverged") else ""
             lines.append(f"| {r['case']}{flag} | {r['sampler']} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
@@ -342,7 +344,8 @@ def format_comparison(rows: Sequence[Comparison], label_a: str = "A", label_b: s
              "| --- | --- | ---: | ---: | ---: | --- |"]
     for r in rows:
         better = {"a": label_a, "b": label_b, "same": "same", "": "-"}[r.better]
-        lines.append(f"| {r.case} | {r.metric} | {_fmt(r.a, 4)} | {_fmt(r.b, 4)} | {_fmt(r.delta, 4, sign=True)} | "
+        d = _DIGITS.get(r.metric, 4)
+        lines.append(f"| {r.case} | {r.metric} | {_fmt(r.a, d)} | {_fmt(r.b, d)} | {_fmt(r.delta, d, sign=True)} | "
                      f"{better} |")
     return "\n".join(lines)
 

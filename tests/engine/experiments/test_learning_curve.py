@@ -8,7 +8,13 @@ import pytest
 from engine import cli
 from engine.errors import ConfigError, DataError
 from engine.experiments import learning_curve as lc
-from engine.experiments.learning_curve import CurvePoint, LearningCurve, default_sizes, nested_indices, run_learning_curve
+from engine.experiments.learning_curve import (
+    CurvePoint,
+    LearningCurve,
+    default_sizes,
+    nested_indices,
+    run_learning_curve,
+)
 from engine.experiments.trial import TrialResult
 from engine.models.presets import mlp_2d
 from engine.training.config import ExperimentConfig, dumps_config

@@ -7,7 +7,16 @@ from engine import cli
 from engine.data import toy2d
 from engine.errors import ConfigError, DataError
 from engine.experiments import suite
-from engine.experiments.suite import BenchmarkResult, compare, load_results, run_suite, select_cases, suite_cases
+from engine.experiments.suite import (
+    BenchmarkResult,
+    compare,
+    load_results,
+    run_suite,
+    select_cases,
+    suite_cases,
+)
+from engine.models.presets import mlp_2d
+from engine.training.config import dumps_config, load_config
 
 
 def test_the_suite_covers_every_toy_with_both_samplers_and_the_digits():
@@ -32,7 +41,15 @@ def test_only_selects_cases_by_pattern():
         select_cases("no_such_case")
 
 
-def test_quick_suite_on_two_cases_writes_files_that_round_trip(tmp_path):
+def test_quick_suite_on_two_cases_writes_files_that_round_trip(tmp_path, monkeypatch):
+    # the two_moons preset with a narrow network: the 256x256-grid evaluation of the real one
+    # takes most of a quick case's time
+    preset = load_config(suite.PRESET_DIR / "two_moons.toml")
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    small = preset.replace(model={"preset": "", "layers": mlp_2d(16, 2)["layers"]}, buffer={"capacity": 256})
+    (presets / "two_moons.toml").write_text(dumps_config(small), encoding="utf-8")
+    monkeypatch.setattr(suite, "PRESET_DIR", presets)
     seen = []
     result = run_suite(quick=True, only="two_moons_*", on_result=seen.append)
     assert [r["case"] for r in result.rows] == ["two_moons_langevin", "two_moons_mala"] == [r["case"] for r in seen]
@@ -43,7 +60,7 @@ def test_quick_suite_on_two_cases_writes_files_that_round_trip(tmp_path):
         assert r["true_nll"] < r["val_nll"]  # a model after 25 iterations is worse than the true density
     assert math.isnan(lang["acceptance"]) and 0.0 < mala["acceptance"] <= 1.0
     assert result.info["quick"] is True and result.info["suite_version"] == suite.SUITE_VERSION
-    json_path, csv_path = result.save(tmp_path)
+    json_path, csv_path = result.save(tmp_path / "out")
     for path in (json_path, csv_path):
         back = load_results(path)
         assert back.info == result.info
