@@ -9,6 +9,7 @@ the energy of every chain at each one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,9 @@ from .models import OpenedModel
 
 TEXTBOOK = "textbook"  # noise = sqrt(2 step): the chain samples exp(-E) (up to the step-size bias)
 GENERIC_SETTINGS = {"n_steps": 100, "step_size": 0.01, "noise": None, "clip_grad": None, "clamp": None}
+PROGRESS_CALLS = 50  # a progress callback hears about this many pieces of a chain (at most)
+
+Progress = Callable[[int, int], None]  # (steps done, steps in all); may raise to abandon the run
 
 
 @dataclass
@@ -90,12 +94,14 @@ def frame_steps(n_steps: int, frames: int) -> np.ndarray:
 
 
 def run_frames(energy: Any, x0: Any, sampler: LangevinSampler, n_steps: int, frames: int, seed: int,
-               fixed_mask: Any = None, fixed_values: Any = None) -> Frames:
+               fixed_mask: Any = None, fixed_values: Any = None, progress: Progress | None = None) -> Frames:
     """Run ``sampler`` on ``energy`` from x0: (N, *shape) for n_steps, keeping ``frames`` snapshots.
 
     The run is cut into segments between frames, all drawing from one generator, so it is
     the same chain as one uninterrupted run. fixed_mask/fixed_values: as for the samplers
-    (True = held at the value).
+    (True = held at the value). progress: called as progress(done, n_steps) at the start and
+    after every piece of about n_steps / PROGRESS_CALLS steps (the same chain again); an
+    exception it raises (e.g. a user's stop) ends the run there.
     """
     xp = array_module(energy)
     rng = np.random.default_rng(seed) if xp is np else backend.make_rng(seed)
@@ -106,13 +112,18 @@ def run_frames(energy: Any, x0: Any, sampler: LangevinSampler, n_steps: int, fra
         if fixed_values is not None:  # the first frame shows the held entries already
             x = xp.where(fixed_mask, fixed_values, x).astype(x.dtype)
     steps = frame_steps(n_steps, frames)
+    piece = n_steps if progress is None else max(1, -(-n_steps // PROGRESS_CALLS))
+    if progress is not None:
+        progress(0, n_steps)
     strip, energies = [], []
     done = 0
     for target in steps:
-        if target > done:
-            x = sampler.run(energy, x, rng, n_steps=int(target - done), fixed_mask=fixed_mask,
-                            fixed_values=fixed_values).x
-            done = int(target)
+        while target > done:
+            k = min(int(target) - done, piece)
+            x = sampler.run(energy, x, rng, n_steps=k, fixed_mask=fixed_mask, fixed_values=fixed_values).x
+            done += k
+            if progress is not None:
+                progress(done, n_steps)
         strip.append(backend.to_numpy(x).copy())
         energies.append(backend.to_numpy(energy.energy(x)).astype(np.float64))
     return Frames(strip[-1], np.stack(strip), np.stack(energies), steps)

@@ -20,7 +20,7 @@ import numpy as np
 from .. import backend
 from ..errors import ConfigError
 from ..models.jem import JEM, softmax
-from .chains import make_sampler, run_frames
+from .chains import Progress, make_sampler, run_frames
 from .models import OpenedModel, open_model
 
 
@@ -54,9 +54,10 @@ class ConditionalResult:
 def sample_per_class(jem: OpenedModel | JEM, n_per_class: int = 8, n_steps: int | None = 100,
                      classes: Any = None, step_size: float | None = None, noise: float | str | None = None,
                      clip_grad: float | None = None, clamp: Any = None, frames: int = 6,
-                     seed: int = 0) -> ConditionalResult:
+                     seed: int = 0, progress: Progress | None = None) -> ConditionalResult:
     """n_per_class samples for each class in ``classes`` (default: all K), from uniform noise in the
-    clamp range by Langevin on E(x, y); sampler settings default to the training sampler."""
+    clamp range by Langevin on E(x, y); sampler settings default to the training sampler.
+    progress: see chains.run_frames."""
     model = jem.model if isinstance(jem, OpenedModel) else jem
     if not isinstance(model, JEM):
         raise ConfigError("class-conditional sampling needs a JEM (a classifier with one logit per class); "
@@ -77,7 +78,7 @@ def sample_per_class(jem: OpenedModel | JEM, n_per_class: int = 8, n_steps: int 
     params = model.parameters()
     xp = backend.get_array_module(*params[:1])
     labels = np.repeat(cls, n)
-    run = run_frames(model.conditional(xp.asarray(labels)), x0, sampler, steps, frames, seed)
+    run = run_frames(model.conditional(xp.asarray(labels)), x0, sampler, steps, frames, seed, progress=progress)
     probs = backend.to_numpy(softmax(model.logits(xp.asarray(run.x)))).astype(np.float64)
     predicted = probs.argmax(axis=1)
     k = cls.size

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .chains import energy_of, make_sampler, run_frames
+from .chains import Progress, energy_of, make_sampler, run_frames
 from .inputs import load_inputs
 from .models import OpenedModel, open_model
 
@@ -114,12 +114,13 @@ def masked_mse(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> 
 
 def inpaint(model: OpenedModel | Any, x: np.ndarray, mask: np.ndarray, n_steps: int | None = 200,
             step_size: float | None = None, noise: float | str | None = None, clip_grad: float | None = None,
-            clamp: Any = None, frames: int = 8, seed: int = 0) -> InpaintResult:
+            clamp: Any = None, frames: int = 8, seed: int = 0, progress: Progress | None = None) -> InpaintResult:
     """Fill the entries of x: (N, *shape) where mask (bool, broadcastable, True = missing) is set.
 
     The missing entries start from uniform noise in the clamp range (the model's value range)
     and move by Langevin dynamics; the others stay exactly at x. Sampler settings default to
     the model's training sampler (see chains.make_sampler; n_steps None = the training length).
+    progress: see chains.run_frames.
     """
     x = np.asarray(x, dtype=np.float32)
     sampler, n = make_sampler(model, n_steps, step_size, noise, clip_grad, clamp)
@@ -129,17 +130,19 @@ def inpaint(model: OpenedModel | Any, x: np.ndarray, mask: np.ndarray, n_steps: 
     except ValueError:
         raise ConfigError(f"the mask has shape {np.shape(mask)}, which does not fit the inputs' {x.shape}") from None
     x0 = corrupt(x, free, 0.0, seed, (lo, hi))
-    run = run_frames(energy_of(model), x0, sampler, n, frames, seed, fixed_mask=~free, fixed_values=x)
+    run = run_frames(energy_of(model), x0, sampler, n, frames, seed, fixed_mask=~free, fixed_values=x,
+                     progress=progress)
     return InpaintResult(run.x, run.filmstrip, run.energies, run.steps, free, x0)
 
 
 def denoise(model: OpenedModel | Any, x_noisy: np.ndarray, n_steps: int | None = 10,
             step_size: float | None = None, noise: float | str | None = 0.0, clip_grad: float | None = None,
-            clamp: Any = None, frames: int = 8, seed: int = 0) -> InpaintResult:
-    """Denoise x_noisy: (N, *shape) by a short Langevin run (no extra noise by default) from it."""
+            clamp: Any = None, frames: int = 8, seed: int = 0, progress: Progress | None = None) -> InpaintResult:
+    """Denoise x_noisy: (N, *shape) by a short Langevin run (no extra noise by default) from it.
+    progress: see chains.run_frames."""
     x_noisy = np.asarray(x_noisy, dtype=np.float32)
     sampler, n = make_sampler(model, n_steps, step_size, noise, clip_grad, clamp)
-    run = run_frames(energy_of(model), x_noisy, sampler, n, frames, seed)
+    run = run_frames(energy_of(model), x_noisy, sampler, n, frames, seed, progress=progress)
     return InpaintResult(run.x, run.filmstrip, run.energies, run.steps, np.ones(x_noisy.shape, bool), x_noisy)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ConfigError
-from .chains import array_module, energy_of, make_sampler, run_frames
+from .chains import Progress, array_module, energy_of, make_sampler, run_frames
 from .inpaint import InpaintResult, denoise, inpaint
 from .inputs import load_inputs
 from .models import OpenedModel, open_model
@@ -40,11 +40,12 @@ class InterpolationResult:
 
 def interpolate(model: OpenedModel | Any, a: Any, b: Any, n: int = 8, refine_steps: int = 0,
                 step_size: float | None = None, noise: float | str | None = None, clip_grad: float | None = None,
-                clamp: Any = None, seed: int = 0) -> InterpolationResult:
+                clamp: Any = None, seed: int = 0, progress: Progress | None = None) -> InterpolationResult:
     """Paths from a to b: each (*shape) or (P, *shape) -> P paths of n >= 2 points.
 
     refine_steps > 0 runs that many Langevin steps from every inner point, the two endpoints
     held fixed; sampler settings default to the model's training sampler (chains.make_sampler).
+    progress: see chains.run_frames (called only when refining).
     """
     energy = energy_of(model)
     shape = tuple(getattr(energy, "input_shape", np.shape(a)[-1:]))
@@ -66,7 +67,7 @@ def interpolate(model: OpenedModel | Any, a: Any, b: Any, n: int = 8, refine_ste
     ends = np.zeros((p, n) + (1,) * len(shape), dtype=bool)
     ends[:, [0, -1]] = True
     ends = ends.reshape(p * n, *([1] * len(shape)))
-    run = run_frames(energy, flat, sampler, steps, 2, seed, fixed_mask=ends, fixed_values=flat)
+    run = run_frames(energy, flat, sampler, steps, 2, seed, fixed_mask=ends, fixed_values=flat, progress=progress)
     return InterpolationResult(t, linear, run.x.reshape(linear.shape), e_linear, run.energies[-1].reshape(p, n))
 
 
