@@ -20,4 +20,10 @@ class ToolEntry:
 
 
 TOOLS: list[ToolEntry] = [
+    ToolEntry("Experiments", "Learning curve over data size", "gui.tools.learning_curve_window:LearningCurveWindow",
+              "Train on growing subsets of the data: is the model data-limited or capacity-limited?"),
+    ToolEntry("Experiments", "Hyperparameter search", "gui.tools.search_window:SearchWindow",
+              "Grid or random search over config settings, with ASHA early stopping; apply the best trial"),
+    ToolEntry("Experiments", "Benchmark suite", "gui.tools.benchmark_window:BenchmarkWindow",
+              "Run the fixed benchmark suite, or compare two saved results"),
 ]
