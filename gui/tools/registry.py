@@ -26,4 +26,6 @@ TOOLS: list[ToolEntry] = [
               "Grid or random search over config settings, with ASHA early stopping; apply the best trial"),
     ToolEntry("Experiments", "Benchmark suite", "gui.tools.benchmark_window:BenchmarkWindow",
               "Run the fixed benchmark suite, or compare two saved results"),
+    ToolEntry("Apply", "Inpaint / denoise", "gui.tools.inpaint_window:InpaintWindow",
+              "Paint a region of an image (or add noise) and let the model fill it in by Langevin dynamics"),
 ]
