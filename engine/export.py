@@ -128,9 +128,14 @@ def _flatten(g: _GraphBuilder, h: str, layer: Any, i: int) -> str:
     return g.node("Flatten", [h], f"l{i}_flatten", axis=1)  # NCHW -> (N, C*H*W): PyTorch's order
 
 
+def _global_sum(g: _GraphBuilder, h: str, layer: Any, i: int) -> str:
+    axes = g.const(f"l{i}_axes", np.array([2, 3], dtype=np.int64))  # ReduceSum takes axes as an input from opset 13
+    return g.node("ReduceSum", [h, axes], f"l{i}_global_sum", keepdims=0)  # NCHW -> (N, C)
+
+
 _ONNX_BUILDERS = {
     "conv2d": _conv, "linear": _linear, "swish": _swish, "relu": _relu, "leaky_relu": _leaky_relu,
-    "softplus": _softplus, "elu": _elu, "avg_pool2d": _avg_pool, "flatten": _flatten,
+    "softplus": _softplus, "elu": _elu, "avg_pool2d": _avg_pool, "flatten": _flatten, "global_sum": _global_sum,
 }
 
 
@@ -186,7 +191,8 @@ def export_onnx(net: EnergyNet, path: str | os.PathLike[str], opset: int = DEFAU
     Graph: input "x" (N, *input_shape) float32 with a dynamic batch N, output "energy" (N,).
     Layer mapping: conv2d -> Conv, linear -> Gemm(transB=1), swish -> x * Sigmoid(x),
     relu -> Relu, leaky_relu -> LeakyRelu, softplus -> Softplus, elu -> Elu,
-    avg_pool2d -> AveragePool, flatten -> Flatten, then Reshape to (N,). The IR version is
+    avg_pool2d -> AveragePool, flatten -> Flatten, global_sum -> ReduceSum over H, W,
+    then Reshape to (N,). The IR version is
     the lowest that carries ``opset`` (8 for opset 17). Raises EBMError for a layer type
     with no mapping, and ConfigError for a network with more than one output.
     """

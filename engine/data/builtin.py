@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .builtin_texture import make_texture_crops
+
 __all__ = ["DIGIT_CLASSES", "SHAPE_CLASSES", "digit_strokes", "make_digits", "make_shapes"]
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
@@ -368,7 +370,8 @@ def make_shapes(n: int = 6000, seed: int = 0, size: int = 32) -> tuple[np.ndarra
     return x.copy(), y.copy()
 
 
-GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
+GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray | None]]] = {
     "builtin_digits": make_digits,
     "builtin_shapes": make_shapes,
+    "builtin_texture": make_texture_crops,  # unlabelled crops (y None) of one cobblestone texture
 }

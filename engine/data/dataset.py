@@ -4,6 +4,7 @@ A spec is a plain dict (it comes from a TOML config or the GUI), one of:
 
 - ``{"name": "8gaussians", "n": 10000}``: a 2D toy density (see ``toy2d.TOY_DATASETS``);
 - ``{"name": "builtin_digits"}`` / ``{"name": "builtin_shapes"}``: generated image sets;
+- ``{"name": "builtin_texture", "size": 32}``: random crops of a generated texture (``n`` 2000);
 - ``{"path": "...", "format": "idx|cifar|folder|texture|npy|csv"}``: the user's files.
 
 Common keys: ``seed`` (0), ``val_fraction`` (0.1; 1/7 for builtin_digits so its
@@ -210,6 +211,10 @@ def _load_named(spec: Mapping[str, Any], seed: int) -> tuple[Dataset, float]:
         lo, hi = min(toy.box[0], toy.box[2]), max(toy.box[1], toy.box[3])
         meta = {"box": toy.box, "description": toy.description, "log_prob": toy.log_prob}
         return Dataset(x, None, name, (lo, hi), meta=meta), 0.1
+    if name == "builtin_texture":
+        _check_keys(spec, _COMMON_KEYS | {"name", "size"}, f"built-in dataset {name!r}")
+        x, _ = builtin.GENERATORS[name](_int(spec, "n", 2000, lo=2), seed, _int(spec, "size", 32))
+        return Dataset(x, None, name, (-1.0, 1.0)), 0.1
     if name in builtin.GENERATORS:
         _check_keys(spec, _COMMON_KEYS | {"name"}, f"built-in dataset {name!r}")
         digits = name == "builtin_digits"

@@ -11,9 +11,10 @@ from .conv2d import Conv2d
 from .flatten import Flatten
 from .linear import Linear
 from .pooling import AvgPool2d
+from .reduce import GlobalSum
 
 LAYER_TYPES: dict[str, type[Layer]] = {
-    cls.kind: cls for cls in (Conv2d, Linear, Swish, ReLU, LeakyReLU, Softplus, ELU, AvgPool2d, Flatten)
+    cls.kind: cls for cls in (Conv2d, Linear, Swish, ReLU, LeakyReLU, Softplus, ELU, AvgPool2d, Flatten, GlobalSum)
 }
 # Friendly aliases a user may type in a config.
 _ALIASES = {"silu": "swish", "lrelu": "leaky_relu", "leakyrelu": "leaky_relu", "conv": "conv2d",
@@ -33,4 +34,4 @@ def build_layer(spec: dict[str, Any]) -> Layer:
 
 
 __all__ = ["LAYER_TYPES", "Layer", "build_layer", "Conv2d", "Linear", "Swish", "ReLU",
-           "LeakyReLU", "Softplus", "ELU", "AvgPool2d", "Flatten"]
+           "LeakyReLU", "Softplus", "ELU", "AvgPool2d", "Flatten", "GlobalSum"]

@@ -99,6 +99,16 @@ def test_float64_net_exports_float32_and_other_opsets(tmp_path):
         export.export_onnx(net, tmp_path / "bad.onnx", opset=7)
 
 
+def test_fully_convolutional_net_with_global_sum_matches(tmp_path):
+    net = EnergyNet({"input_shape": [1, 11, 9], "layers": [
+        {"type": "conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 0},
+        {"type": "swish"},
+        {"type": "conv2d", "in_channels": 4, "out_channels": 1, "kernel_size": 1, "stride": 1, "padding": 0},
+        {"type": "global_sum"},
+    ]}, seed=2)
+    _check_parity(net, export.export_onnx(net, tmp_path / "sum.onnx"))
+
+
 class _Mystery(Layer):
     kind = "mystery"
 
@@ -116,7 +126,7 @@ def test_refuses_unknown_layers_and_multi_output(tmp_path):
     with pytest.raises(ConfigError, match="3 outputs"):
         export.export_onnx(logits, tmp_path / "l.onnx")
     assert set(export.onnx_layer_support()) == {"conv2d", "linear", "swish", "relu", "leaky_relu", "softplus",
-                                                "elu", "avg_pool2d", "flatten"}
+                                                "elu", "avg_pool2d", "flatten", "global_sum"}
 
 
 def test_refuses_diverged_weights(tmp_path):

@@ -215,6 +215,7 @@ ALL_LAYER_SPECS = [
     conv_spec(2, 3, 3, 2, 0, True, True),
     {"type": "avg_pool2d", "kernel_size": 2},
     {"type": "flatten"},
+    {"type": "global_sum"},  # gradient checks in test_layer_global_sum.py
     linear_spec(4, 3, True, False),
     linear_spec(4, 3, False, True),
     {"type": "swish"}, {"type": "relu"}, {"type": "leaky_relu"}, {"type": "softplus"}, {"type": "elu"},
