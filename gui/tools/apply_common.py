@@ -42,6 +42,7 @@ from engine.data import builtin, toy2d
 from engine.errors import ConfigError, EBMError, ModelFileError
 
 from ..views.common import PALETTE
+from ..views.landscape_view import display_levels, image_rect
 from ..views.log_axis import ReadableAxis
 from ..views.tiles import tile_images
 
@@ -52,6 +53,7 @@ MUTED = "color: #888;"
 WARN = "color: #D55E00;"
 MISMATCH = "#D55E00"
 IMAGE_SETS = tuple(builtin.GENERATORS)
+ENERGY_PERCENTILE = 50  # 2D landscapes colour energies up to this percentile of the grid
 POINT_SETS = tuple(toy2d.TOY_DATASETS)
 
 
@@ -475,7 +477,8 @@ class TileView(pg.GraphicsLayoutWidget):
     def show_images(self, images: np.ndarray, value_range: tuple[float, float], ncols: int | None = None,
                     row_titles: Sequence[str] = (), captions: Sequence[str] = (),
                     caption_colors: Sequence[str] = (), outlined: Sequence[int] = (),
-                    title_width: float = 0.0, captions_above: bool = False) -> None:
+                    title_width: float = 0.0, captions_above: bool = False,
+                    outline_color: str = MISMATCH) -> None:
         """images: (N, C, H, W). row_titles: one per row, left of it; captions: one per tile (in its
         top-left corner), or with ``captions_above`` one per column, above the first row; outlined:
         tile indices framed in the mismatch colour. title_width: room on the left for the row
@@ -513,7 +516,7 @@ class TileView(pg.GraphicsLayoutWidget):
         for k in outlined:
             r, c = divmod(int(k), cols)
             frame = QGraphicsRectItem(QRectF(c * step_x - 0.5, r * step_y - 0.5, w + 1, h + 1))
-            pen = QPen(QColor(MISMATCH))
+            pen = QPen(QColor(outline_color))
             pen.setWidthF(2.0)
             pen.setCosmetic(True)
             frame.setPen(pen)
@@ -528,6 +531,53 @@ class TileView(pg.GraphicsLayoutWidget):
 
     def export_item(self) -> Any:
         return self.ci
+
+
+class LandscapePlot(pg.PlotWidget):
+    """A 2D energy (or density) on a grid as a colour image with a colour bar; points and paths go on top."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent, axisItems={"left": ReadableAxis("left"), "bottom": ReadableAxis("bottom")})
+        self.plot = self.getPlotItem()
+        self.plot.setLabel("bottom", "x1")
+        self.plot.setLabel("left", "x2")
+        self.plot.setAspectLocked(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setZValue(-100)
+        self.plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(colorMap="magma", interactive=False, width=14, colorMapMenu=False)
+        self.colorbar.axis.enableAutoSIPrefix(False)
+        self.colorbar.axis.setWidth(62)
+        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        self.mode = ""
+
+    def show_grid(self, xs: np.ndarray, ys: np.ndarray, z: np.ndarray, mode: str = "Energy") -> None:
+        """z: (len(ys), len(xs)), z[i, j] at (xs[j], ys[i]); mode "Energy" (magma) or "Density" (viridis)."""
+        z = np.asarray(z, dtype=np.float64)
+        levels = display_levels(z, mode)
+        finite = z[np.isfinite(z)]
+        if mode == "Energy" and finite.size:  # the box's corners dwarf the basins: colour the lower half only
+            top = float(np.percentile(finite, ENERGY_PERCENTILE))
+            levels = (levels[0], top) if top > levels[0] else levels
+        self.image.setImage(z.astype(np.float32), autoLevels=False, levels=levels)
+        self.image.setRect(image_rect(np.asarray(xs), np.asarray(ys)))
+        if mode != self.mode:
+            self.colorbar.setColorMap("magma" if mode == "Energy" else "viridis")
+            self.colorbar.axis.setLabel("energy E(x)" if mode == "Energy" else "density")
+            self.mode = mode
+        self.colorbar.setLevels(levels)
+        self.plot.setRange(xRange=(float(xs[0]), float(xs[-1])), yRange=(float(ys[0]), float(ys[-1])), padding=0.02)
+
+    def export_item(self) -> Any:
+        return self.plot
+
+
+def grid_points(value_range: tuple[float, float], resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xs (R,), ys (R,), points (R*R, 2) float32) over the square value_range², row-major in y."""
+    lo, hi = float(value_range[0]), float(value_range[1])
+    xs = np.linspace(lo, hi, int(resolution))
+    gx, gy = np.meshgrid(xs, xs)
+    return xs, xs.copy(), np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
 
 
 def save_grid(images: np.ndarray, path: str | os.PathLike[str], value_range: tuple[float, float],

@@ -28,4 +28,6 @@ TOOLS: list[ToolEntry] = [
               "Run the fixed benchmark suite, or compare two saved results"),
     ToolEntry("Apply", "Inpaint / denoise", "gui.tools.inpaint_window:InpaintWindow",
               "Paint a region of an image (or add noise) and let the model fill it in by Langevin dynamics"),
+    ToolEntry("Apply", "Interpolate", "gui.tools.interpolate_window:InterpolateWindow",
+              "Walk between two images (or 2D points) and let Langevin steps pull the path to low energy"),
 ]
