@@ -7,9 +7,10 @@ the path is drawn on the model's energy landscape.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -24,8 +25,23 @@ from engine.errors import ConfigError, EBMError
 
 from ..views.common import PALETTE
 from .apply_base import ApplyWindow
-from .apply_common import (IMAGE_SETS, InputPicker, LandscapePlot, TileView, chain_progress, dspin, grid_points,
-                           muted, noise_box, optional_value, plot_widget, save_grid, spin, step_size_box, stoppable)
+from .apply_common import (
+    IMAGE_SETS,
+    InputPicker,
+    LandscapePlot,
+    TileView,
+    chain_progress,
+    dspin,
+    grid_points,
+    muted,
+    noise_box,
+    optional_value,
+    plot_widget,
+    save_grid,
+    spin,
+    step_size_box,
+    stoppable,
+)
 
 POOL = 24  # images of the set shown to pick from
 GRID = 120  # landscape resolution for 2D models

@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from gui.tools.interpolate_window import InterpolateWindow  # noqa: E402
+from gui.tools.interpolate_window import InterpolateWindow
 
-from .apply_helpers import run_to_end, tiny_2d_model  # noqa: E402
+from .apply_helpers import run_to_end, tiny_2d_model
 
 
 @pytest.fixture
