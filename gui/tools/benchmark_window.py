@@ -219,7 +219,8 @@ class BenchmarkWindow(ToolWindow):
         if self.saved_to is None:
             self.status.setText("stopped before any case finished: nothing to save")
             return
-        head = f"stopped after {len(self.result.rows)} cases" if stopped else "done"
+        total = self.run_table.rowCount()
+        head = f"stopped after {len(self.result.rows)} of {total} cases" if stopped else "done"
         self.status.setText(f"{head} · saved in {self.saved_to}")
         if not self.path_b.text().strip():
             self.path_b.setText(str(self.saved_to / JSON_NAME))  # ready to compare with a baseline as A
