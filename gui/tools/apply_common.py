@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -52,6 +52,8 @@ FILE = "__file__"
 MUTED = "color: #888;"
 WARN = "color: #D55E00;"
 MISMATCH = "#D55E00"
+CAPTION_FONT = QFont()
+CAPTION_FONT.setPointSizeF(7.5)
 IMAGE_SETS = tuple(builtin.GENERATORS)
 ENERGY_PERCENTILE = 50  # 2D landscapes colour energies up to this percentile of the grid
 POINT_SETS = tuple(toy2d.TOY_DATASETS)
@@ -510,7 +512,8 @@ class TileView(pg.GraphicsLayoutWidget):
                 item = pg.TextItem(text, color=color, anchor=(0.5, 1))
                 item.setPos(c * step_x + w / 2, -self.GAP)
             else:
-                item = pg.TextItem(text, color=color, fill=pg.mkBrush(0, 0, 0, 150), anchor=(0, 0))
+                item = pg.TextItem(text, color=color, fill=pg.mkBrush(0, 0, 0, 120), anchor=(0, 0))
+                item.setFont(CAPTION_FONT)
                 item.setPos(c * step_x, r * step_y)
             self._add(item)
         for k in outlined:

@@ -30,4 +30,8 @@ TOOLS: list[ToolEntry] = [
               "Paint a region of an image (or add noise) and let the model fill it in by Langevin dynamics"),
     ToolEntry("Apply", "Interpolate", "gui.tools.interpolate_window:InterpolateWindow",
               "Walk between two images (or 2D points) and let Langevin steps pull the path to low energy"),
+    ToolEntry("Apply", "Class-conditional samples (JEM)", "gui.tools.conditional_window:ConditionalWindow",
+              "Sample every class from a JEM and let its own classifier check each sample"),
+    ToolEntry("Apply", "Out-of-distribution detection", "gui.tools.ood_window:OODWindow",
+              "Compare the energies of in-distribution and other inputs: histograms, AUROC, 95%-TPR threshold"),
 ]
