@@ -22,6 +22,7 @@ from .base import ToolWindow
 
 class ApplyWindow(ToolWindow):
     kinds: tuple[str, ...] = ()
+    uses_model_picker = True  # False: the window picks its models itself (compose) and overrides check_models
 
     def __init__(self, session: Any = None, parent: QWidget | None = None):
         super().__init__(session, parent)
@@ -29,9 +30,12 @@ class ApplyWindow(ToolWindow):
         self.defaults: dict[str, Any] = {}
         self.result: Any = None
         self._model_error = False
-        self.model_picker = ModelPicker(session)
-        self.form.addRow("Model", self.model_picker)
-        self.form.addRow(self.model_picker.info)
+        self.model_picker: ModelPicker | None = None
+        if self.uses_model_picker:
+            self.model_picker = ModelPicker(session)
+            self.form.addRow("Model", self.model_picker)
+            self.form.addRow(self.model_picker.info)
+            self.model_picker.changed.connect(self.models_changed)
         self.preset_picker = PresetPicker(self.kinds)
         self.form.addRow("Preset", self.preset_picker)
         self.form.addRow(self.preset_picker.about)
@@ -39,7 +43,6 @@ class ApplyWindow(ToolWindow):
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self.save_dialog)
         self.preset_picker.chosen.connect(self.apply_preset)
-        self.model_picker.changed.connect(self._model_changed)
 
     # --- for subclasses ----------------------------------------------------------------
 
@@ -55,7 +58,7 @@ class ApplyWindow(ToolWindow):
         if self.preset_picker.current() is not None:
             self.preset_picker.choose()
         else:
-            self._model_changed()
+            self.models_changed()
 
     def model_problem(self, opened: OpenedModel) -> str | None:
         """Why this window cannot use ``opened`` (a message for the status line), or None."""
@@ -73,8 +76,13 @@ class ApplyWindow(ToolWindow):
 
     # --- shared behaviour ---------------------------------------------------------------
 
+    def check_models(self) -> None:
+        """Raise (ConfigError, ModelFileError) when the chosen model(s) cannot be used here."""
+        self.checked_model()
+
     def checked_model(self) -> OpenedModel:
         """The chosen model's description (GUI thread); ConfigError/ModelFileError if unusable."""
+        assert self.model_picker is not None
         opened = self.model_picker.opened()
         problem = self.model_problem(opened)
         if problem:
@@ -82,15 +90,16 @@ class ApplyWindow(ToolWindow):
         return opened
 
     def apply_preset(self, preset: ApplicationPreset) -> None:
-        if isinstance(preset.model, str):
+        if self.model_picker is not None and isinstance(preset.model, str):
             self.model_picker.set_value(preset.model)
         for name, widget in self.fields.items():  # what the preset does not set goes back to the default
             set_field(widget, preset.params.get(name, self.defaults[name]))
         self.preset_applied(preset)
 
-    def _model_changed(self) -> None:
+    def models_changed(self) -> None:
+        """Check the model(s) again: an unusable one is reported on the status line at once."""
         try:
-            self.checked_model()
+            self.check_models()
         except EBMError as exc:
             self._model_error = True
             self.show_error(str(exc))
@@ -100,6 +109,17 @@ class ApplyWindow(ToolWindow):
                 self.status.setStyleSheet("")
             self._model_error = False
         self.model_changed()
+
+    def start(self) -> None:
+        super().start()
+        if self.job is not None and self.running:
+            self.job.finished.connect(self._settle_progress)
+
+    def _settle_progress(self) -> None:
+        # a job that never reported progress leaves the bar in its busy animation: stop it
+        if self._progress[1] <= 0:
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
 
     def on_report(self, obj: Any) -> None:
         if isinstance(obj, Progress):

@@ -34,4 +34,8 @@ TOOLS: list[ToolEntry] = [
               "Sample every class from a JEM and let its own classifier check each sample"),
     ToolEntry("Apply", "Out-of-distribution detection", "gui.tools.ood_window:OODWindow",
               "Compare the energies of in-distribution and other inputs: histograms, AUROC, 95%-TPR threshold"),
+    ToolEntry("Apply", "Compose models", "gui.tools.compose_window:ComposeWindow",
+              "Sample from a weighted sum of models' energies: 'A and B', or 'A but not B' with a negative weight"),
+    ToolEntry("Apply", "Texture synthesis", "gui.tools.texture_window:TextureWindow",
+              "Let a fully convolutional texture model paint a canvas larger than its training crops"),
 ]
