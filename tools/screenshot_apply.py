@@ -56,8 +56,9 @@ def _interpolate(w: Any, quick: bool) -> None:
 
 
 def _conditional(w: Any, quick: bool) -> None:
-    w.n_per_class.setValue(2 if quick else 6)
-    w.steps.setValue(5 if quick else 100)
+    if quick:
+        w.n_per_class.setValue(2)
+        w.steps.setValue(5)
 
 
 def _ood(w: Any, quick: bool) -> None:
@@ -65,7 +66,12 @@ def _ood(w: Any, quick: bool) -> None:
         w.n.setValue(100)
 
 
+TEXTURE_MODEL: list[str] = []  # --texture-model
+
+
 def _texture(w: Any, quick: bool) -> None:
+    if TEXTURE_MODEL:
+        w.model_picker.set_value(TEXTURE_MODEL[0])
     if quick:
         w.steps.setValue(5)
 
@@ -92,7 +98,11 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated window names (default: all)")
     parser.add_argument("--out", default=str(ROOT / "docs"))
     parser.add_argument("--quick", action="store_true", help="very short chains (layout checks)")
+    parser.add_argument("--texture-model", default="", help="a texture model (run folder or file) when none is "
+                        "shipped")
     args = parser.parse_args()
+    if args.texture_model:
+        TEXTURE_MODEL.append(args.texture_model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv)

@@ -119,7 +119,7 @@ class ApplyWindow(ToolWindow):
         # a job that never reported progress leaves the bar in its busy animation: stop it
         if self._progress[1] <= 0:
             self.progress_bar.setRange(0, 1)
-            self.progress_bar.setValue(0)
+            self.progress_bar.setValue(1 if self.status.text() == "done" else 0)
 
     def on_report(self, obj: Any) -> None:
         if isinstance(obj, Progress):

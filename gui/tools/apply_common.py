@@ -512,7 +512,7 @@ class TileView(pg.GraphicsLayoutWidget):
                 item = pg.TextItem(text, color=color, anchor=(0.5, 1))
                 item.setPos(c * step_x + w / 2, -self.GAP)
             else:
-                item = pg.TextItem(text, color=color, fill=pg.mkBrush(0, 0, 0, 120), anchor=(0, 0))
+                item = pg.TextItem(text, color=color, fill=pg.mkBrush(0, 0, 0, 170), anchor=(0, 0))
                 item.setFont(CAPTION_FONT)
                 item.setPos(c * step_x, r * step_y)
             self._add(item)

@@ -36,6 +36,7 @@ from engine.applications.models import open_model
 from engine.applications.preset import ApplicationPreset
 from engine.errors import ConfigError
 
+from ..views.figure_export import export_png
 from .apply_base import ApplyWindow
 from .apply_common import (
     LandscapePlot,
@@ -218,6 +219,9 @@ class ComposeWindow(ApplyWindow):
     def check_models(self) -> None:
         combo = self.composition()
         shape = combo.input_shape
+        lo, hi = combo.value_range
+        if shape == (2,) and self.result is None:  # before the first run: the box the samples will live in
+            self.landscape.plot.setRange(xRange=(lo, hi), yRange=(lo, hi))
         what = f"{shape[0]}-D points" if len(shape) == 1 else f"{'×'.join(map(str, shape))} images"
         self.formula.setText(f"E(x) = {combo.describe()}  ·  {what} in [{combo.value_range[0]:g}, "
                              f"{combo.value_range[1]:g}]")
@@ -266,12 +270,10 @@ class ComposeWindow(ApplyWindow):
             self.pages.setCurrentWidget(self.landscape)
             self._draw_landscape()
             self.scatter.setData(run.samples[:, 0], run.samples[:, 1])
-            self.save_button.setEnabled(False)
         else:
             self.pages.setCurrentWidget(self.grid)
-            shown = run.samples[:MAX_TILES]
-            self.grid.show_images(shown, run.value_range)
-            self.save_button.setEnabled(True)
+            self.grid.show_images(run.samples[:MAX_TILES], run.value_range)
+        self.save_button.setEnabled(True)
         acc = "" if run.acceptance is None else f" · MALA acceptance {run.acceptance:.2f}"
         more = f" (first {MAX_TILES} shown)" if run.landscape is None and len(run.samples) > MAX_TILES else ""
         self.summary.setText(f"{len(run.samples)} samples{more} of E(x) = <b>{run.description}</b> after "
@@ -291,7 +293,8 @@ class ComposeWindow(ApplyWindow):
 
     def save_to(self, folder: str) -> list[str]:
         run = self.result
-        if run is None or run.landscape is not None:
-            raise ConfigError("nothing to save: sample from image models first (for 2D models, export the plot "
-                              "from its right-click menu)")
+        if run is None:
+            raise ConfigError("nothing to save yet: sample first")
+        if run.landscape is not None:
+            return [str(export_png(self.landscape, Path(folder) / "compose_landscape.png", scale=2))]
         return [str(save_grid(run.samples[:MAX_TILES], Path(folder) / "compose_samples.png", run.value_range))]

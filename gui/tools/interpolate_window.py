@@ -24,6 +24,7 @@ from engine.applications.ood import energies
 from engine.errors import ConfigError, EBMError
 
 from ..views.common import PALETTE
+from ..views.figure_export import export_png
 from .apply_base import ApplyWindow
 from .apply_common import (
     IMAGE_SETS,
@@ -270,12 +271,15 @@ class InterpolateWindow(ApplyWindow):
             text += f"; after refinement: {float(result.energy_refined[inner].max()):.3g}"
         text += f" (ends: {result.energy_linear[0]:.3g}, {result.energy_linear[-1]:.3g})"
         self.summary.setText(text)
-        self.save_button.setEnabled(result.landscape is None)
+        self.save_button.setEnabled(True)
 
     def save_to(self, folder: str) -> list[str]:
         r = self.result
-        if r is None or r.landscape is not None:
-            raise ConfigError("nothing to save: run an image interpolation first (for 2D models, export the "
-                              "plot from its right-click menu)")
-        path = Path(folder) / "interpolation.png"
-        return [str(save_grid(np.concatenate([r.linear, r.refined]), path, r.value_range, ncols=len(r.t)))]
+        if r is None:
+            raise ConfigError("nothing to save yet: interpolate first")
+        out = Path(folder)
+        energy = str(export_png(self.energy_plot, out / "interpolation_energy.png", scale=2))
+        if r.landscape is not None:
+            return [str(export_png(self.landscape, out / "interpolation_landscape.png", scale=2)), energy]
+        path = out / "interpolation.png"
+        return [str(save_grid(np.concatenate([r.linear, r.refined]), path, r.value_range, ncols=len(r.t))), energy]

@@ -39,7 +39,7 @@ def test_rows_can_be_added_and_removed(window, two_points_models):
     assert len(window.rows) == 1 and window.rows[0].picker.reference().endswith("points2d_2.safetensors")
 
 
-def test_2d_composition_shows_its_landscape_and_samples(window, qtbot, two_points_models):
+def test_2d_composition_shows_its_landscape_and_samples(window, qtbot, two_points_models, tmp_path):
     a, b = two_points_models
     window.set_rows([(a, 1.0), (b, -0.5)])
     window.n.setValue(60)
@@ -60,6 +60,8 @@ def test_2d_composition_shows_its_landscape_and_samples(window, qtbot, two_point
     window.show_as.setCurrentText("Density")
     np.testing.assert_allclose(window.landscape.image.image, p, rtol=1e-5)
     assert "1 * points2d_1 - 0.5 * points2d_2" in window.summary.text()
+    saved = window.save_to(str(tmp_path))
+    assert saved[0].endswith("compose_landscape.png") and (tmp_path / "compose_landscape.png").stat().st_size > 1000
 
 
 def test_image_models_give_a_grid(window, qtbot):

@@ -20,7 +20,7 @@ def window(qtbot):
     return w
 
 
-def test_digits_path_before_and_after_refinement(window, qtbot):
+def test_digits_path_before_and_after_refinement(window, qtbot, tmp_path):
     assert window.model_picker.reference() == "digits_convnet" and window.pool is not None
     assert window.pool_view.outlined == [0, 1] and window.pool_view.captions[:3] == ["A", "B", "2"]
     window.index_b.setValue(5)
@@ -41,6 +41,8 @@ def test_digits_path_before_and_after_refinement(window, qtbot):
     np.testing.assert_allclose(curves[0].getData()[1], r.energy_linear)
     np.testing.assert_allclose(curves[1].getData()[1], r.energy_refined)
     assert "after refinement" in window.summary.text()
+    names = [p.split("/")[-1] for p in window.save_to(str(tmp_path))]
+    assert names == ["interpolation.png", "interpolation_energy.png"]
 
 
 def test_2d_model_walks_between_points_on_its_landscape(window, qtbot, tmp_path):
@@ -59,6 +61,8 @@ def test_2d_model_walks_between_points_on_its_landscape(window, qtbot, tmp_path)
     assert len(window.refined_curve.getData()[0]) == 6
     xs, ys, z = r.landscape
     assert z.shape == (len(ys), len(xs)) and window.landscape.image.image.shape == z.shape
+    names = [p.split("/")[-1] for p in window.save_to(str(tmp_path))]
+    assert names == ["interpolation_landscape.png", "interpolation_energy.png"]
 
 
 def test_an_unreadable_image_set_is_a_status_error(window, tmp_path):
