@@ -5,29 +5,57 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.errors import EBMError
-from engine.experiments.suite import (BUDGETS, JSON_NAME, METRIC_COLUMNS, SUITE_VERSION, BenchmarkResult, Comparison,
-                                      compare, load_results, run_suite, select_cases, suite_cases)
+from engine.experiments.suite import (
+    BUDGETS,
+    JSON_NAME,
+    METRIC_COLUMNS,
+    SUITE_VERSION,
+    BenchmarkResult,
+    Comparison,
+    compare,
+    load_results,
+    run_suite,
+    select_cases,
+    suite_cases,
+)
 from engine.experiments.trial import is_minimized
 
 from ..run_folders import new_run_dir
 from .base import ToolWindow
 from .widgets import FolderField, default_workers, fmt, spin
 
-RUN_COLUMNS = ("case", "sampler", "iterations", *METRIC_COLUMNS, "status")
+RUN_COLUMNS = ("case", "status", "sampler", "iterations", *METRIC_COLUMNS)
+STATUS = RUN_COLUMNS.index("status")
 COMPARE_COLUMNS = ("case", "metric", "A", "B", "delta (B − A)", "better")
 BETTER = QColor(0, 158, 115, 90)  # PALETTE green, translucent: readable text on top
 WORSE = QColor(213, 94, 0, 45)
-DIGITS = {"mmd": 5, "seconds": 3}
+RUNNING = "running…"
+DIGITS = {"mmd": 3, "seconds": 3}
 
 
 class _Cell(QTableWidgetItem):
@@ -79,9 +107,13 @@ class BenchmarkWindow(ToolWindow):
         self.result: BenchmarkResult | None = None
         self.saved_to: Path | None = None
         self.comparison: list[Comparison] = []
+        self._slots = 1
         self._build_form()
         self._build_results()
         self.resize(1150, 720)
+        split = self.findChild(QSplitter)
+        if split is not None:  # few settings: the table gets the room
+            split.setSizes([290, 860])
 
     # --- building -------------------------------------------------------------------------------
 
@@ -89,11 +121,11 @@ class BenchmarkWindow(ToolWindow):
         f = self.form
         self.budget = QComboBox()
         q, full = BUDGETS[True], BUDGETS[False]
-        self.budget.addItem(f"quick: {q['2d']} / {q['image']} iterations (smoke test)", True)
-        self.budget.addItem(f"full: {full['2d']} / {full['image']} iterations", False)
-        self.budget.setToolTip(f"Iterations per 2D case / for digits. Full runs are the benchmark (about 6-8 minutes "
-                               f"on 2 cores); quick ones only check that every case runs, and compare only with "
-                               f"other quick ones")
+        self.budget.addItem(f"quick ({q['2d']} / {q['image']} iterations)", True)
+        self.budget.addItem(f"full ({full['2d']} / {full['image']} iterations)", False)
+        self.budget.setToolTip("Iterations per 2D case / for digits. Full runs are the benchmark (about 6-8 minutes "
+                               "on 2 cores); quick ones only check that every case runs, and compare only with "
+                               "other quick ones")
         f.addRow("Budget", self.budget)
         self.only = QLineEdit()
         self.only.setPlaceholderText(f"all {len(suite_cases())} cases")
@@ -196,7 +228,22 @@ class BenchmarkWindow(ToolWindow):
             self._fill_run_row(r, {"case": case.name, "sampler": case.sampler}, "waiting")
         self.info.setText(f"Suite v{SUITE_VERSION}, {'quick' if quick else 'full'} budget, {len(cases)} cases")
         self.set_progress(0, len(cases))
+        self._slots = max(1, workers)
+        self._mark_running(starting=True)
         return fn
+
+    def _mark_running(self, starting: bool = False) -> None:
+        """The suite starts cases in order, as many at once as it has workers: those are running."""
+        if not starting and self.job is not None and self.job.stop_event.is_set():
+            return  # stopping: no case starts any more
+        statuses = [self.run_table.item(r, STATUS) for r in range(self.run_table.rowCount())]
+        free = self._slots - sum(1 for item in statuses if item.text() == RUNNING)
+        for item in statuses:
+            if free <= 0:
+                break
+            if item.text() == "waiting":
+                item.setText(RUNNING)
+                free -= 1
 
     def on_report(self, row: Any) -> None:
         r = self._row_of(row["case"])
@@ -205,15 +252,17 @@ class BenchmarkWindow(ToolWindow):
             self.run_table.insertRow(r)
         self._fill_run_row(r, row, "diverged" if row.get("diverged") else "done")
         done = sum(1 for i in range(self.run_table.rowCount())
-                   if self.run_table.item(i, len(RUN_COLUMNS) - 1).text() in ("done", "diverged"))
+                   if self.run_table.item(i, STATUS).text() in ("done", "diverged"))
         self.set_progress(done, self.run_table.rowCount())
+        self._mark_running()
 
     def on_done(self, result: Any) -> None:
         self.result, self.saved_to = result
         for r in range(self.run_table.rowCount()):
-            status = self.run_table.item(r, len(RUN_COLUMNS) - 1)
-            if status.text() == "waiting":
+            status = self.run_table.item(r, STATUS)
+            if status.text() in ("waiting", RUNNING):
                 status.setText("not run")
+                status.setForeground(QBrush(QColor("#888888")))
         _allow_sorting(self.run_table)
         stopped = self.job is not None and self.job.stop_event.is_set()
         if self.saved_to is None:
@@ -233,15 +282,14 @@ class BenchmarkWindow(ToolWindow):
         return None
 
     def _fill_run_row(self, r: int, row: dict[str, Any], status: str) -> None:
-        cells = [QTableWidgetItem(str(row.get("case", ""))), QTableWidgetItem(str(row.get("sampler", ""))),
-                 _number(row["iterations"]) if "iterations" in row else QTableWidgetItem("")]
-        cells += [_number(row[c], c) if c in row else QTableWidgetItem("") for c in METRIC_COLUMNS]
         state = QTableWidgetItem(status)
         if status in ("diverged", "not run"):
             state.setForeground(QBrush(QColor("#D55E00" if status == "diverged" else "#888888")))
             if row.get("diverged"):
                 state.setToolTip(str(row["diverged"]))
-        cells.append(state)
+        cells = [QTableWidgetItem(str(row.get("case", ""))), state, QTableWidgetItem(str(row.get("sampler", ""))),
+                 _number(row["iterations"]) if "iterations" in row else QTableWidgetItem("")]
+        cells += [_number(row[c], c) if c in row else QTableWidgetItem("") for c in METRIC_COLUMNS]
         for c, cell in enumerate(cells):
             self.run_table.setItem(r, c, cell)
 

@@ -6,26 +6,54 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QTextBrowser,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.data.dataset import load_dataset
 from engine.errors import ConfigError, EBMError
-from engine.experiments.learning_curve import (CurvePoint, LearningCurve, default_sizes, run_learning_curve)
+from engine.experiments.learning_curve import (
+    CurvePoint,
+    LearningCurve,
+    default_sizes,
+    run_learning_curve,
+)
 
 from ..run_folders import new_run_dir
 from ..views.common import PALETTE
 from ..views.figure_export import export_png
 from .base import ToolWindow
-from .widgets import ConfigSource, FolderField, default_workers, config_metrics, offered_metrics, plot_widget, spin
+from .widgets import (
+    ConfigSource,
+    FolderField,
+    config_metrics,
+    default_workers,
+    offered_metrics,
+    plot_widget,
+    spin,
+)
 
 DEFAULT_ITERATIONS = 300  # per trial: 5 sizes x 2 seeds of the 2D presets in about a minute on 2 cores
 AUTO = "auto"
@@ -145,6 +173,7 @@ class LearningCurveWindow(ToolWindow):
         self.table = QTableWidget(0, 5)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setToolTip("Per size: mean ± standard deviation over seeds")
 

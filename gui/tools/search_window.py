@@ -5,20 +5,49 @@ trials, their curves, and "Apply" to train the best (or a chosen) trial's config
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QPushButton, QSplitter, QTableView, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.errors import ConfigError, EBMError
-from engine.experiments.search import BUDGET, SEARCH_FILE, Search, SearchProgress, SearchSettings, default_objective
+from engine.experiments.search import (
+    BUDGET,
+    SEARCH_FILE,
+    Search,
+    SearchProgress,
+    SearchSettings,
+    default_objective,
+)
 from engine.experiments.search_results import SearchResults, TrialSummary
 from engine.training.config import ExperimentConfig
 
@@ -27,7 +56,15 @@ from ..views.common import PALETTE
 from ..views.curves_view import ema_debiased
 from .base import ToolWindow
 from .space_editor import SpaceEditor
-from .widgets import ConfigSource, FolderField, config_metrics, default_workers, fmt, plot_widget, spin
+from .widgets import (
+    ConfigSource,
+    FolderField,
+    config_metrics,
+    default_workers,
+    fmt,
+    plot_widget,
+    spin,
+)
 
 EXAMPLE_SPACES = Path(__file__).resolve().parents[2] / "resources" / "search"
 DEFAULT_TRIAL_ITERATIONS = 540  # with ASHA (eta 3): rungs at 60, 180, 540 iterations
@@ -35,6 +72,7 @@ STATUS_COLORS = {"completed": "#009E73", "promoted": "#0072B2", "running": "#E69
                  "diverged": "#D55E00", "failed": "#D55E00"}
 LOSS, OBJECTIVE = "training loss", "objective per rung"
 FAINT = (200, 200, 200, 110)
+_TOP = QModelIndex()  # the table's (invalid) root index
 
 
 @dataclass(frozen=True)
@@ -65,13 +103,13 @@ class TrialsModel(QAbstractTableModel):
     def trial(self, row: int) -> TrialSummary:
         return self.results.trials[row]
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt override
+    def rowCount(self, parent: QModelIndex = _TOP) -> int:
         return 0 if parent.isValid() or self.results is None else len(self.results.trials)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt override
+    def columnCount(self, parent: QModelIndex = _TOP) -> int:
         return 0 if parent.isValid() else len(self.columns)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.columns):
             return None
         name = self.columns[section]
@@ -108,7 +146,7 @@ class TrialsModel(QAbstractTableModel):
 class SortProxy(QSortFilterProxyModel):
     """Numbers by value, text by text, empty cells last."""
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802 - Qt override
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
         return _sort_key(left.data(Qt.ItemDataRole.UserRole)) < _sort_key(right.data(Qt.ItemDataRole.UserRole))
 
 
@@ -180,7 +218,7 @@ class SearchWindow(ToolWindow):
         method_row.addWidget(QLabel("grid points"))
         method_row.addWidget(self.grid_points)
         f.addRow("Method", method_row)
-        self.trials = spin(0, 100_000, 10, "How many trials at most (auto: every grid point, or 10 random trials "
+        self.trials = spin(0, 100_000, 0, "How many trials at most (auto: every grid point, or 10 random trials "
                                            "unless a time budget is set)", special="auto")
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(0.0, 100_000.0)
@@ -248,15 +286,16 @@ class SearchWindow(ToolWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setAlternatingRowColors(True)
         self.table.setToolTip("The trials; click a header to sort, select rows to see their curves")
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._redraw())
 
         self.curve_kind = QComboBox()
-        self.curve_kind.addItems([LOSS, OBJECTIVE])
-        self.curve_kind.setToolTip("What the plot shows per trial: its training loss per iteration (smoothed), or "
-                                   "the objective measured at each rung it reached")
+        self.curve_kind.addItems([OBJECTIVE, LOSS])
+        self.curve_kind.setToolTip("What the plot shows per trial: the objective measured at each rung it reached "
+                                   "(ASHA at work), or its training loss per iteration (smoothed)")
         self.curve_kind.currentTextChanged.connect(lambda *_: self._redraw())
         self.plot = plot_widget("iteration", LOSS)
         plot_box = QWidget()
@@ -283,8 +322,7 @@ class SearchWindow(ToolWindow):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(plot_box)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
+        split.setSizes([330, 330])
         self.results.addWidget(self.summary)
         self.results.addWidget(split, 1)
         self.results.addLayout(buttons)

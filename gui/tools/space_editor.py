@@ -10,8 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QCompleter, QHeaderView, QLineEdit, QSpinBox,
-                               QTableWidget, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QCompleter,
+    QHeaderView,
+    QLineEdit,
+    QSpinBox,
+    QTableWidget,
+    QWidget,
+)
 
 from engine.errors import ConfigError
 from engine.experiments.space import KINDS, RESERVED, SearchSpace

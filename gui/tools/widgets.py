@@ -9,8 +9,16 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.errors import ConfigError
 from engine.training.config import ExperimentConfig, load_config
@@ -40,7 +48,7 @@ def offered_metrics(is_2d: bool, has_density: bool, image: bool, jem: bool) -> l
 def config_metrics(config: ExperimentConfig) -> list[str]:
     """offered_metrics guessed from the config alone (before its data is loaded): toy densities are 2D
     with an exact density, the built-in sets are images, a user's file could be either."""
-    from engine.data.toy2d import TOY_DATASETS  # noqa: PLC0415
+    from engine.data.toy2d import TOY_DATASETS
 
     toy = config.data.name in TOY_DATASETS
     image = not toy and config.data.name != "file"

@@ -8,7 +8,12 @@ import pytest
 
 from engine.experiments import suite
 from engine.experiments.suite import BenchmarkResult, load_results
-from gui.tools.benchmark_window import BETTER, COMPARE_COLUMNS, RUN_COLUMNS, BenchmarkWindow
+from gui.tools.benchmark_window import (
+    BETTER,
+    COMPARE_COLUMNS,
+    RUN_COLUMNS,
+    BenchmarkWindow,
+)
 from tests.gui.tools.tiny_experiments import tiny_config
 
 
@@ -43,7 +48,7 @@ def test_the_suite_fills_a_row_per_case_and_saves(qtbot, tmp_path, tiny_cases):
     w.show()
     w.start()
     assert _column(w.run_table, "case", RUN_COLUMNS) == ["8gaussians_langevin", "8gaussians_mala"]
-    assert _column(w.run_table, "status", RUN_COLUMNS) == ["waiting", "waiting"]
+    assert _column(w.run_table, "status", RUN_COLUMNS) == ["running…", "waiting"]  # one at a time, in order
     qtbot.waitUntil(lambda: _finished(w), timeout=60000)
     assert w.status.text().startswith("done"), w.status.text()
     saved = load_results(tmp_path / "bench" / "benchmark.json")
@@ -51,7 +56,7 @@ def test_the_suite_fills_a_row_per_case_and_saves(qtbot, tmp_path, tiny_cases):
     assert _column(w.run_table, "status", RUN_COLUMNS) == ["done", "done"]
     for name in ("val_nll", "kl", "mmd"):
         shown = _column(w.run_table, name, RUN_COLUMNS)
-        assert [float(v) for v in shown] == pytest.approx([r[name] for r in saved.rows], rel=1e-3)
+        assert [float(v) for v in shown] == pytest.approx([r[name] for r in saved.rows], rel=5e-3)  # 3-4 digits shown
     assert _column(w.run_table, "acceptance", RUN_COLUMNS)[0] == ""  # Langevin has no MH acceptance
     assert 0.0 <= float(_column(w.run_table, "acceptance", RUN_COLUMNS)[1]) <= 1.0
     assert w.progress_bar.format().startswith("2 / 2")

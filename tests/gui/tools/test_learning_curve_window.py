@@ -8,6 +8,7 @@ import numpy as np
 
 from engine.experiments import learning_curve as lc
 from engine.experiments.learning_curve import CurvePoint, LearningCurve
+from engine.training.config import dumps_config
 from gui.session import Session
 from gui.tools.learning_curve_window import LearningCurveWindow
 from tests.gui.tools.tiny_experiments import tiny_config
@@ -101,6 +102,12 @@ def test_bad_sizes_and_bad_files_say_what_is_wrong(qtbot, tmp_path):
     w.sizes_edit.setText("16, 100000")  # larger than the training set: the engine refuses it in the job
     w.start()
     qtbot.waitUntil(lambda: not w.running and "between 2 and" in w.status.text(), timeout=30000)
+
+    assert not w.source.open_file(tmp_path / "missing.toml")
+    assert "no such config file" in w.status.text()
+    (tmp_path / "other.toml").write_text(dumps_config(tiny_config(iterations=7).replace(model={"width": 8})))
+    assert w.source.open_file(tmp_path / "other.toml")
+    assert w.source.config().model.width == 8 and w.iterations.value() == 7 and "other.toml" in w.source.label.text()
 
     bad = tmp_path / "bad.json"
     bad.write_text("not json")

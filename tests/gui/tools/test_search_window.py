@@ -65,11 +65,15 @@ def test_a_search_fills_the_table_and_apply_best_emits_the_best_config(qtbot, tm
     items = w.plot.getPlotItem().listDataItems()
     assert len(items) == 3 and all(i.opts["pen"].widthF() < 2 for i in items)
     best, best_config = saved.best()
+    w.curve_kind.setCurrentText("training loss")
     w.select_trials([best.id])
     items = w.plot.getPlotItem().listDataItems()
     bold = [i for i in items if i.opts["pen"].widthF() > 2]
     assert len(items) == 3 and len(bold) == 1 and len(bold[0].getData()[0]) == len(best.curve)
     assert f"trial {best.id}" in w.plot.getPlotItem().titleLabel.text
+    w.curve_kind.setCurrentText("objective per rung")  # one point per rung the trial reached
+    bold = [i for i in w.plot.getPlotItem().listDataItems() if i.opts["pen"].widthF() > 2]
+    assert list(bold[0].getData()[1]) == [v for _, v in best.objective_curve]
 
     with qtbot.waitSignal(w.config_chosen, timeout=2000) as blocker:
         w.apply_best()
@@ -174,3 +178,30 @@ def test_resume_opens_a_saved_search_and_apply_selected_emits_that_trial(qtbot, 
     assert blocker.args[0].to_dict() == saved.config_of(1).to_dict()
     assert not w.open_search(tmp_path)  # no search there
     assert "holds no search" in w.status.text()
+
+
+def test_the_main_window_opens_the_experiment_windows_and_apply_best_trains_that_config(qtbot, monkeypatch, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from gui import main_window as mw
+    from gui.tools.registry import TOOLS
+
+    folder = tmp_path / "saved"
+    run_search(folder, tiny_config(iterations=12), SPACE, _settings(2))
+    best, best_config = load_results(folder).best()
+    monkeypatch.setattr(mw, "new_run_dir", lambda name: tmp_path / "runs" / name)
+    main = mw.MainWindow(tiny_config(iterations=2),
+                         settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    main.setProperty("assume_yes", True)
+    qtbot.addWidget(main)
+    ours = {"LearningCurveWindow", "SearchWindow", "BenchmarkWindow"}
+    entries = [e for e in TOOLS if e.menu == "Experiments" and e.target.split(":")[1] in ours]
+    assert len(entries) == 3 and all(e.tip for e in entries)
+    windows = {type(main.open_tool(e)).__name__: main.tool_windows[e.target] for e in entries}
+    assert set(windows) == ours and all(x.isVisible() for x in windows.values())
+    search = windows["SearchWindow"]
+    assert search.open_search(folder)
+    search.apply_best()
+    assert main.session.config.to_dict() == best_config.to_dict()
+    assert main.session.config.train.lr == best.params["train.lr"]
+    main.close()
