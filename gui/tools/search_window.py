@@ -150,6 +150,10 @@ class SortProxy(QSortFilterProxyModel):
         return _sort_key(left.data(Qt.ItemDataRole.UserRole)) < _sort_key(right.data(Qt.ItemDataRole.UserRole))
 
 
+def _state(results: SearchResults | None) -> tuple:
+    return () if results is None else tuple((t.id, t.status, t.rung) for t in results.trials)
+
+
 def _sort_key(v: Any) -> tuple:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return (2, 0.0, "")
@@ -496,7 +500,9 @@ class SearchWindow(ToolWindow):
         if not self.running:
             self._poll.stop()
         elif self.search is not None:
-            self._show_results(self.search.results())
+            results = self.search.results()
+            if _state(results) != _state(self.results_now):  # redraw only when a trial started or moved on
+                self._show_results(results)
 
     def _finished_count(self) -> int:
         results = self.results_now
