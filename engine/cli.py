@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "engine.experiments.learning_curve", "engine.experiments.suite",
     "engine.experiments.search_cli",
     "engine.applications.cli",
+    "engine.applications.cli_texture_compose",
 ]
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,51 @@ def test_describe_and_defaults():
     assert out.x.shape == (5, 2) and out.settings["step_size"] == 0.01 and out.acceptance is None
     again = sample_composed([RING], n=5, n_steps=3, seed=0)
     np.testing.assert_array_equal(out.x, again.x)
+
+
+# --- the shipped 2D experts and the presets ------------------------------------------------------
+
+EIGHT = np.array([[2.83 * np.cos(np.pi * k / 4), 2.83 * np.sin(np.pi * k / 4)] for k in range(8)])  # 8gaussians
+
+
+def _near_eight(x):
+    return float(np.mean(np.sqrt(((x[:, None, :] - EIGHT[None]) ** 2).sum(-1)).min(1) < 0.5))
+
+
+def test_shipped_experts_compose():
+    """rings_small and 8gaussians_small: the product puts more samples at the Gaussians than the rings
+    alone (measured 0.35-0.39 vs 0.08-0.09 over seeds), the difference fewer (0.04)."""
+    from engine.applications.models import open_model  # noqa: PLC0415
+
+    rings, dots = open_model("rings_small"), open_model("8gaussians_small")
+    near = {}
+    for name, parts in {"rings": [(rings, 1.0)], "and": [(rings, 1.0), (dots, 1.0)],
+                        "but_not": [(rings, 1.0), (dots, -0.5)]}.items():
+        combo = compose(parts)
+        assert combo.names == [p.name for p, _ in parts] and combo.value_range == BOX
+        out = sample_composed(combo, n=300, n_steps=200, step_size=0.01, seed=0)
+        assert out.energies[-1] < out.energies[0]
+        near[name] = _near_eight(out.x)
+    assert near["and"] > 2.5 * near["rings"] and near["but_not"] < 0.6 * near["rings"], near
+
+
+def test_compose_cli_writes_samples_pictures_and_a_json_line(tmp_path, capsys):
+    from engine.cli import main  # noqa: PLC0415
+
+    assert main(["compose", "--preset", "compose_difference", "--n", "50", "--steps", "5",
+                 "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    (line,) = [ln for ln in captured.out.splitlines() if ln.startswith("{")]
+    out = json.loads(line)
+    assert out["preset"] == "compose_difference" and out["weights"] == [1.0, -0.5]
+    assert out["models"] == ["rings_small", "8gaussians_small"] and out["n"] == 50 and out["steps"] == 5
+    assert np.load(tmp_path / "samples.npy").shape == (50, 2)
+    for name in ("samples.png", "density.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["compose", "--model", "rings_small:2", "--model", "8gaussians_small", "--n", "4", "--steps", "2",
+                 "--out", str(tmp_path / "m")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["weights"] == [2.0, 1.0] and out["preset"] is None and out["energy"].startswith("2 * rings_small")
+    assert main(["compose", "--model", "rings_small", "--model", "digits_convnet", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "same shape" in err and len(err.strip().splitlines()) == 1
