@@ -244,7 +244,8 @@ class ModelPicker(QWidget):
         text = os.fspath(ref)
         index = self.combo.findData(CURRENT_RUN if text == "current run" else text)
         if index < 0:
-            path = str(Path(text).expanduser().resolve())
+            plain = "/" not in text and "\\" not in text and not Path(text).exists()
+            path = text if plain else str(Path(text).expanduser().resolve())  # a missing shipped name stays a name
             index = self.combo.findData(path)
             if index < 0:
                 index = self.combo.count() - 1  # before "Browse…"
