@@ -536,6 +536,8 @@ def load_image_folder(path: PathLike, size: int = 32, *, mode: str = "rgb",
     if max_images is not None:
         items = items[: int(max_images)]
     Image, ImageOps = _pil()
+    check_fits_in_memory(d, 5 * len(items) * channels * size * size,  # the bytes and their float32 copy
+                         f"{len(items)} images of {channels} x {size} x {size}")
     out = np.empty((len(items), channels, size, size), dtype=np.uint8)
     for k, (f, _) in enumerate(items):
         im = ImageOps.fit(_open_image(f, mode), (size, size), method=Image.Resampling.LANCZOS)
@@ -551,10 +553,11 @@ def load_texture_crops(path: PathLike, n: int, size: int, rng: np.random.Generat
     ``scale`` resizes the texture first (0.5 halves it), to pick the texture's scale.
     """
     p = existing_file(path)
-    _check_mode(mode)
+    channels = _check_mode(mode)
     n, size = int(n), int(size)
     if n < 1 or size < 1:
         raise ValueError(f"n and size must be >= 1, got n={n}, size={size}")
+    check_fits_in_memory(p, 5 * n * channels * size * size, f"{n} crops of {channels} x {size} x {size}")
     im = _open_image(p, mode)
     if scale != 1.0:
         Image, _ = _pil()

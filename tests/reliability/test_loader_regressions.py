@@ -329,3 +329,19 @@ def test_export_target_with_a_nul_in_its_name_is_an_ebm_error(tmp_path):
     with pytest.raises(EBMError, match="not a valid file name"):
         export_onnx(net, tmp_path / "a\x00b.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_image_folders_and_texture_crops_that_would_not_fit_in_memory_are_refused(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from engine.data.images import load_image_folder
+
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    monkeypatch.setenv("EBM_MEMORY_LIMIT", "10000")  # 3 x 3 x 32 x 32 bytes and their float32 copy: 46 kB
+    with pytest.raises(DataError, match="3 images of 3 x 32 x 32 would need"):
+        load_image_folder(tmp_path, size=32)
+    with pytest.raises(DataError, match="1000 crops of 3 x 8 x 8 would need"):
+        load_texture_crops(tmp_path / "0.png", n=1000, size=8)
+    monkeypatch.delenv("EBM_MEMORY_LIMIT")
+    assert load_image_folder(tmp_path, size=32).x.shape == (3, 3, 32, 32)
