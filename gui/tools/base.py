@@ -129,6 +129,7 @@ class ToolWindow(QWidget):
     def _job_ended(self) -> None:
         self._eta_timer.stop()
         self._set_running(False)
+        self._show_progress()  # a job that never reported progress must not leave the bar busy
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)

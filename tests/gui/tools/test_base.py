@@ -120,3 +120,15 @@ def test_main_window_opens_a_registered_tool_once_and_applies_its_config(qtbot, 
     tool.config_chosen.emit(ExperimentConfig().replace(train={"iterations": 3}, sampler={"n_steps": 7}))
     assert w.session.config.sampler.n_steps == 7
     w.close()
+
+
+def test_the_busy_bar_stops_when_a_job_without_progress_ends(qtbot):
+    class _Silent(_Counter):
+        def on_report(self, obj):
+            self.seen.append(obj)  # no set_progress: the bar shows "busy" while it runs
+
+    w = _Silent(3)
+    qtbot.addWidget(w)
+    w.start()
+    qtbot.waitUntil(lambda: w.result == 3 and w.run_button.isEnabled(), timeout=5000)
+    assert w.progress_bar.maximum() == 1  # a range of (0, 0) would keep it animating
