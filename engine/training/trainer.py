@@ -217,7 +217,10 @@ class Trainer:
                   "(sampler.clip_grad, train.grad_clip)")
         if self.config.train.on_divergence == "rollback" and self._rollbacks < MAX_ROLLBACKS:
             lr, step = self.optimizer.lr * 0.5, self.sampler.step_size * 0.5  # halvings add up over rollbacks
-            for path in self._rollback_candidates():
+            # only the negatives blew up (E(x+) and the loss were fine): the parameters of this
+            # iteration are good, so its own checkpoint is a place to go back to, with a smaller step
+            negatives_only = problem.startswith("E(x-)")
+            for path in self._rollback_candidates(include_current=negatives_only):
                 try:
                     self._load_checkpoint(path)
                 except EBMError:
@@ -237,17 +240,18 @@ class Trainer:
             where += f" (gave up after {self._rollbacks} rollbacks)"
         raise DivergenceError(f"training diverged at iteration {it}: {problem}. To fix it, {advice}{where}.")
 
-    def _rollback_candidates(self) -> list[Path]:
-        """Checkpoints older than the current state, newest first.
+    def _rollback_candidates(self, include_current: bool = False) -> list[Path]:
+        """Checkpoints older than the current state (or as old, with ``include_current``), newest first.
 
         The check runs before the update, on the parameters of iteration ``self.iteration``:
         a checkpoint of that iteration holds the very state that diverged, and rolling
-        back to it would diverge again, for ever.
+        back to it would diverge again, for ever, unless only the sampler's negatives blew up.
         """
         if self.run_dir is None:
             return []
         current = ckpt.checkpoint_path(self.checkpoint_dir, self.iteration).name
-        return [p for p in reversed(ckpt.list_checkpoints(self.checkpoint_dir)) if p.name < current]
+        return [p for p in reversed(ckpt.list_checkpoints(self.checkpoint_dir))
+                if p.name < current or (include_current and p.name == current)]
 
     def _discard_checkpoints_after(self, path: Path) -> None:
         """Delete checkpoints newer than ``path``: they lead to the divergence (and resume would pick them)."""
