@@ -82,17 +82,36 @@ def _last_iteration(stdout: bytes) -> int:
     return last
 
 
+def _read_reports(proc: subprocess.Popen, count: int) -> bytes:
+    """The first ``count`` report lines of ``proc`` (fewer if it ends first)."""
+    lines = []
+    while len(lines) < count:
+        ready, _, _ = select.select([proc.stdout], [], [], STARTUP_TIMEOUT)
+        if not ready:
+            raise RuntimeError("the training process printed nothing")
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+    return b"".join(lines)
+
+
 def kill_once(config: Path, run: Path, rng: np.random.Generator, max_delay: float) -> tuple[int, bool]:
-    """Start a resumed run, SIGKILL it at a random moment; (last reported iteration, finished first)."""
+    """Start a resumed run, SIGKILL it at a random moment; (last reported iteration, finished first).
+
+    The moment: one time in five while it starts (imports, opens the folder, reads checkpoints);
+    otherwise after a random number of reports (0-8) plus a random delay up to ``max_delay``
+    seconds, so it lands anywhere in an iteration (sampling, the update, the checkpoint write)
+    and the run advances a few iterations per kill however fast the machine is.
+    """
     proc = subprocess.Popen(_command(config, run), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
+    seen = b""
     try:
-        if rng.random() < 0.2:  # now and then while it starts, opens the folder and reads checkpoints
-            time.sleep(float(rng.uniform(0.0, 0.8)))
-        else:  # usually while it trains: after its first report
-            ready, _, _ = select.select([proc.stdout], [], [], STARTUP_TIMEOUT)
-            if not ready:
-                raise RuntimeError("the training process printed nothing")
+        if rng.random() < 0.2:  # a random moment before its first report (or at it, if it is quick)
+            select.select([proc.stdout], [], [], float(rng.uniform(0.0, 0.8)))
+        else:
+            seen = _read_reports(proc, 1 + int(rng.integers(0, 9)))
             time.sleep(float(rng.uniform(0.0, max_delay)))
         finished = proc.poll() is not None
         if not finished:
@@ -102,7 +121,7 @@ def kill_once(config: Path, run: Path, rng: np.random.Generator, max_delay: floa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return _last_iteration(out), finished
+    return _last_iteration(seen + out), finished
 
 
 def check_folder(run: Path, reported: int) -> tuple[int, list[str]]:
@@ -124,7 +143,7 @@ def check_folder(run: Path, reported: int) -> tuple[int, list[str]]:
     return newest, problems
 
 
-def kill_many(config: Path, run: Path, kills: int, seed: int, max_delay: float = 0.3) -> KillLog:
+def kill_many(config: Path, run: Path, kills: int, seed: int, max_delay: float = 0.02) -> KillLog:
     """``kills`` start-and-kill cycles on the same run folder, checking it after each."""
     rng = np.random.default_rng(seed)
     log = KillLog()
