@@ -13,6 +13,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class KillLog:
     reported: list[int] = field(default_factory=list)  # last iteration each process reported
     newest: list[int] = field(default_factory=list)  # newest checkpoint after each kill
     problems: list[str] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)  # why each process that was not killed ended
 
 
 def write_config(folder: Path, iterations: int) -> Path:
@@ -96,16 +98,17 @@ def _read_reports(proc: subprocess.Popen, count: int) -> bytes:
     return b"".join(lines)
 
 
-def kill_once(config: Path, run: Path, rng: np.random.Generator, max_delay: float) -> tuple[int, bool]:
-    """Start a resumed run, SIGKILL it at a random moment; (last reported iteration, finished first).
+def kill_once(config: Path, run: Path, rng: np.random.Generator, max_delay: float) -> tuple[int, str]:
+    """Start a resumed run, SIGKILL it at a random moment; (last reported iteration, and if it ended
+    before the kill, its exit status and the end of its stderr, else "").
 
     The moment: one time in five while it starts (imports, opens the folder, reads checkpoints);
     otherwise after a random number of reports (0-8) plus a random delay up to ``max_delay``
     seconds, so it lands anywhere in an iteration (sampling, the update, the checkpoint write)
     and the run advances a few iterations per kill however fast the machine is.
     """
-    proc = subprocess.Popen(_command(config, run), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
+    errors = tempfile.TemporaryFile()  # kept, so a process that ends on its own can say why
+    proc = subprocess.Popen(_command(config, run), cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=errors)
     seen = b""
     try:
         if rng.random() < 0.2:  # a random moment before its first report (or at it, if it is quick)
@@ -121,7 +124,12 @@ def kill_once(config: Path, run: Path, rng: np.random.Generator, max_delay: floa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return _last_iteration(seen + out), finished
+    why = ""
+    if finished:
+        errors.seek(0)
+        why = f"exit status {proc.returncode}: " + errors.read().decode(errors="replace")[-1500:]
+    errors.close()
+    return _last_iteration(seen + out), why
 
 
 def check_folder(run: Path, reported: int) -> tuple[int, list[str]]:
@@ -148,9 +156,11 @@ def kill_many(config: Path, run: Path, kills: int, seed: int, max_delay: float =
     rng = np.random.default_rng(seed)
     log = KillLog()
     for _ in range(kills):
-        reported, finished = kill_once(config, run, rng, max_delay)
-        log.kills += not finished
-        log.finished_before_kill += finished
+        reported, ended = kill_once(config, run, rng, max_delay)
+        log.kills += not ended
+        log.finished_before_kill += bool(ended)
+        if ended:
+            log.ended.append(ended)
         newest, problems = check_folder(run, reported)
         log.reported.append(reported)
         log.newest.append(newest)

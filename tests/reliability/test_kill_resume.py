@@ -22,7 +22,7 @@ def test_killed_training_always_reopens_and_resumes_exactly(tmp_path):
     run = tmp_path / "run"
     log = kill_many(config_path, run, KILLS, seed=0)
     assert not log.problems, log.problems
-    assert log.kills >= KILLS - 2  # nearly every process was killed before it finished
+    assert log.kills >= KILLS - 2, log.ended  # nearly every process was killed before it finished
     assert max(log.newest) > 0 and log.newest == sorted(log.newest)  # progress, never lost
 
     # the folder reopens in-process too, at the newest checkpoint
