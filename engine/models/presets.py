@@ -64,7 +64,16 @@ def jem_digits(num_classes: int = 10) -> dict[str, Any]:
         linear(128, num_classes)]}
 
 
+def texture_convnet() -> dict[str, Any]:
+    """A fully convolutional energy for 1x32x32 texture crops whose energy is a sum over positions
+    (global_sum), so it also scores, and synthesises, any larger canvas. Receptive field 24 px;
+    no padding, so every position sees real pixels. (resources/presets/texture_convnet.toml)"""
+    return {"input_shape": [1, 32, 32], "layers": [
+        conv(1, 32, 4, 2, 0), SWISH, conv(32, 64, 3, 2, 0), SWISH, conv(64, 64, 3, 1, 0), SWISH,
+        conv(64, 64, 3, 1, 0), SWISH, conv(64, 1, 1, 1, 0), {"type": "global_sum"}]}
+
+
 PRESETS = {"mlp_2d": mlp_2d, "mnist_cnn": mnist_cnn, "short_run_convnet": short_run_convnet,
-           "convnet_small": convnet_small, "jem_digits": jem_digits,
+           "convnet_small": convnet_small, "jem_digits": jem_digits, "texture_convnet": texture_convnet,
            # the benchmark workloads of shared/DESIGN.md under their short names
            "W0": mlp_2d, "W1": mnist_cnn, "W2": short_run_convnet}

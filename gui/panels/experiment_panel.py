@@ -27,8 +27,9 @@ PRESETS_FOR_SHAPE = {
     "2d": ["mlp_2d"],
     "digits": ["convnet_small", "mnist_cnn", "jem_digits"],
     "rgb32": ["short_run_convnet"],
+    "texture": ["texture_convnet"],
 }
-INPUT_SHAPES = {"2d": [2], "digits": [1, 28, 28], "rgb32": [3, 32, 32]}
+INPUT_SHAPES = {"2d": [2], "digits": [1, 28, 28], "rgb32": [3, 32, 32], "texture": [1, 32, 32]}
 CUSTOM = "<custom>"  # the preset combo's entry for a config's own model.layers
 SAMPLERS = {"langevin": "Langevin", "mala": "MALA (Metropolis-adjusted)", "hmc": "HMC (Hamiltonian)"}
 
@@ -38,6 +39,8 @@ def _shape_kind(data_name: str) -> str:
         return "digits"
     if data_name == "builtin_shapes":
         return "rgb32"
+    if data_name == "builtin_texture":
+        return "texture"
     return "2d"
 
 

@@ -52,3 +52,19 @@ def test_panel_shows_a_searched_width_and_drops_it_for_another_preset(qtbot):
     panel.dataset.setCurrentIndex(panel.dataset.findData("builtin_digits"))  # needs a conv preset
     model = panel.read_config().model
     assert model.preset == "convnet_small" and model.width == 0
+
+
+def test_the_builtin_texture_gets_the_fully_convolutional_texture_model(qtbot):
+    from engine.training.config import ExperimentConfig
+    from gui.panels.experiment_panel import ExperimentPanel
+    from gui.session import Session
+
+    panel = ExperimentPanel(Session(ExperimentConfig()))
+    qtbot.addWidget(panel)
+    panel.show_config()
+    panel.dataset.setCurrentIndex(panel.dataset.findData("builtin_texture"))
+    config = panel.read_config()
+    assert config.model.preset == "texture_convnet"
+    panel.session.config = config
+    panel.show_config()
+    assert panel.layer_table.item(panel.layer_table.rowCount() - 1, 0).text() == "global_sum"
