@@ -127,3 +127,29 @@ def run_frames(energy: Any, x0: Any, sampler: LangevinSampler, n_steps: int, fra
         strip.append(backend.to_numpy(x).copy())
         energies.append(backend.to_numpy(energy.energy(x)).astype(np.float64))
     return Frames(strip[-1], np.stack(strip), np.stack(energies), steps)
+
+
+class StepCounted:
+    """``energy`` that tells ``progress(done, n_steps)`` how far a sampler run has got, for runs that
+    cannot be cut into pieces (one recorded chain): each gradient evaluation is one step
+    (Langevin, MALA; HMC makes a few per step, so its count runs ahead and is capped).
+    About PROGRESS_CALLS calls; an exception progress raises ends the run. Everything else
+    is the wrapped energy's."""
+
+    def __init__(self, energy: Any, n_steps: int, progress: Progress):
+        self._energy = energy
+        self._total = max(1, int(n_steps))
+        self._every = max(1, -(-self._total // PROGRESS_CALLS))
+        self._progress = progress
+        self._done = 0
+        progress(0, self._total)
+
+    def energy_and_grad(self, x: Any) -> Any:
+        out = self._energy.energy_and_grad(x)
+        self._done += 1
+        if self._done % self._every == 0 or self._done == self._total:
+            self._progress(min(self._done, self._total), self._total)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._energy, name)

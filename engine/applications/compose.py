@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..samplers.base import Record
 from ..samplers.langevin import LangevinSampler
 from ..samplers.mala import MALASampler
+from .chains import Progress, StepCounted
 
 __all__ = ["ComposeResult", "Composition", "DEFAULT_STEPS", "PRESET_FUNCTIONS", "compose", "compose_preset",
            "density_on_grid", "sample_composed"]
@@ -136,7 +137,8 @@ def compose(models_with_weights: Sequence[Any]) -> Composition:
 
 def sample_composed(composition: Composition | Sequence[Any], n: int = 2000, n_steps: int = DEFAULT_STEPS,
                     step_size: float | None = None, noise: float | None = None, sampler: str = "langevin",
-                    seed: int = 0, n_chains: int = 4, record_every: int = 10) -> ComposeResult:
+                    seed: int = 0, n_chains: int = 4, record_every: int = 10,
+                    progress: Progress | None = None) -> ComposeResult:
     """Draw n samples of p(x) ~ exp(-sum_i w_i E_i(x)), chains started uniformly over the value range.
 
     composition: from :func:`compose`, or what compose takes. sampler: "langevin"
@@ -144,6 +146,8 @@ def sample_composed(composition: Composition | Sequence[Any], n: int = 2000, n_s
     (exact Metropolis test; the same step_size). Defaults: the first component's
     training sampler, else step 0.01. States stay clamped to the value range.
     n_chains chains are recorded every ``record_every`` steps (trajectories).
+    progress: called as progress(steps done, n_steps) along the run; an exception it raises
+    (a user's stop) ends the run.
     """
     combo = composition if isinstance(composition, Composition) else compose(composition)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -163,7 +167,8 @@ def sample_composed(composition: Composition | Sequence[Any], n: int = 2000, n_s
     x0 = xp.asarray(x0.astype(np.float32))
     rng = np.random.default_rng([int(seed), 1]) if xp is np else backend.make_rng(int(seed))
     record = Record(chain_ids=tuple(range(min(int(n_chains), int(n)))), every=int(record_every))
-    result = run.run(combo.energy, x0, rng, record=record)
+    energy = combo.energy if progress is None else StepCounted(combo.energy, int(n_steps), progress)
+    result = run.run(energy, x0, rng, record=record)
     settings = {"sampler": sampler, "n_steps": int(n_steps), "step_size": step, "noise": noise,
                 "clamp": (lo, hi), "seed": int(seed)}
     chains = result.chain_states if result.chain_states is not None else np.zeros((0, 0, *combo.input_shape))

@@ -30,6 +30,7 @@ from ..errors import ConfigError
 from ..models.energy_net import EnergyNet
 from ..samplers.base import Record
 from ..samplers.langevin import LangevinSampler
+from .chains import Progress, StepCounted
 
 __all__ = ["BUILTIN_TEXTURE_PNG", "DEFAULT_STEPS", "PRESET_FUNCTIONS", "SynthesisResult", "canvas_net",
            "is_fully_convolutional", "receptive_field", "save_builtin_texture_png", "synthesize",
@@ -125,8 +126,8 @@ def _net_and_defaults(model: Any) -> tuple[EnergyNet, dict[str, Any]]:
 
 def synthesize(model: Any, size: int | Sequence[int] = 96, n: int = 1, n_steps: int = DEFAULT_STEPS,
                step_size: float | None = None, noise: float | None = None, clip_grad: float | None = None,
-               init: str = "uniform", seed: int = 0, n_frames: int = 8, margin: int | None = None
-               ) -> SynthesisResult:
+               init: str = "uniform", seed: int = 0, n_frames: int = 8, margin: int | None = None,
+               progress: Progress | None = None) -> SynthesisResult:
     """Langevin chains on (n, C, H, W) canvases of noise under a fully convolutional energy.
 
     model: an EnergyNet ending in global_sum, or an OpenedModel of one (its training
@@ -136,6 +137,8 @@ def synthesize(model: Any, size: int | Sequence[int] = 96, n: int = 1, n_steps: 
         "gaussian" (N(mid, (range/4)^2), clamped). n_frames: frames kept of chain 0.
     margin: pixels added on every side and cropped off at the end (None: one receptive
         field): pixels near a border lie in fewer patches, so they are less constrained.
+    progress: called as progress(steps done, n_steps) along the run; an exception it raises
+        (a user's stop) ends the run.
     """
     net, settings = _net_and_defaults(model)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -166,7 +169,8 @@ def synthesize(model: Any, size: int | Sequence[int] = 96, n: int = 1, n_steps: 
     x0 = xp.asarray(x0.astype(big.dtype))
     every = max(1, int(n_steps) // (int(n_frames) - 1))
     rng = np.random.default_rng([int(seed), 1]) if xp is np else backend.make_rng(int(seed))  # on x0's backend
-    result = sampler.run(big, x0, rng, record=Record(chain_ids=(0,), every=every))
+    energy = big if progress is None else StepCounted(big, int(n_steps), progress)
+    result = sampler.run(energy, x0, rng, record=Record(chain_ids=(0,), every=every))
     settings.update(n_steps=int(n_steps), clamp=(lo, hi), init=init, seed=int(seed), margin=pad)
     inner = (Ellipsis, slice(pad, pad + h), slice(pad, pad + w))
     return SynthesisResult(canvas=np.asarray(backend.to_numpy(result.x)[inner], dtype=np.float32),

@@ -41,9 +41,8 @@ from .apply_base import ApplyWindow
 from .apply_common import (
     LandscapePlot,
     ModelPicker,
-    Progress,
-    Stopped,
     TileView,
+    chain_progress,
     dspin,
     muted,
     optional_value,
@@ -70,22 +69,6 @@ class ComposeRun:
     landscape: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     acceptance: float | None
     n_steps: int
-
-
-class _Watched:
-    """An energy that counts its gradient evaluations (one per sampler step) to report progress, and
-    raises Stopped once the user pressed Stop. Everything else is the wrapped energy's."""
-
-    def __init__(self, inner: Any, on_step: Callable[[], None]):
-        self._inner = inner
-        self._on_step = on_step
-
-    def energy_and_grad(self, x: Any) -> Any:
-        self._on_step()
-        return self._inner.energy_and_grad(x)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 class ComponentRow(QWidget):
@@ -242,21 +225,9 @@ class ComposeWindow(ApplyWindow):
         step, noise = optional_value(self.step_size), optional_value(self.noise)
 
         def fn(report: Callable[[Any], None], stop: threading.Event) -> ComposeRun:
-            opened = [(open_model(ref), w) for ref, w in refs]
-            done = [0]
-
-            def on_step() -> None:
-                if stop.is_set():
-                    raise Stopped
-                done[0] += 1
-                if done[0] % max(1, steps // 50) == 0:
-                    report(Progress(min(done[0], steps), steps))
-
-            first = opened[0][0]
-            first.model = _Watched(first.model, on_step)  # this job's own copy: nothing else sees the wrapper
-            combo = compose(opened)
+            combo = compose([(open_model(ref), w) for ref, w in refs])
             out = sample_composed(combo, n=n, n_steps=steps, step_size=step, noise=noise, sampler=sampler,
-                                  seed=seed)
+                                  seed=seed, progress=chain_progress(report, stop))
             landscape = density_on_grid(combo, resolution=GRID) if is_2d else None
             return ComposeRun(out.x, combo.describe(), combo.value_range, landscape, out.acceptance, steps)
 

@@ -6,7 +6,6 @@ texture, a crop of the real texture and how far the synthesis is from it.
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,8 +48,6 @@ from .apply_common import (
     stoppable,
 )
 
-# synthesize reports progress (and can be stopped midway) once it takes a progress callback
-SYNTHESIZE_REPORTS = "progress" in inspect.signature(synthesize).parameters
 DISTANCE_CROP = 32  # texture_distance's crop side; smaller canvases get no distance
 
 
@@ -114,9 +111,7 @@ class TextureWindow(ApplyWindow):
         self.film = TileView("the first canvas over the Langevin steps")
         self.energy_plot = plot_widget("Langevin step", "mean E(canvas)")
         self.energy_plot.setMinimumHeight(120)
-        self.summary = QLabel("Run to synthesise a texture from noise." if SYNTHESIZE_REPORTS else
-                              "Run to synthesise a texture from noise (Stop takes effect when the synthesis "
-                              "ends: this engine version reports no progress).")
+        self.summary = QLabel("Run to synthesise a texture from noise.")
         self.summary.setWordWrap(True)
         self.summary.setStyleSheet("font-size: 13px;")
         right = QVBoxLayout()
@@ -178,8 +173,7 @@ class TextureWindow(ApplyWindow):
         shape = (c, *size)
 
         def fn(report: Callable[[Any], None], stop: threading.Event) -> TextureRun | None:
-            extra = {"progress": chain_progress(report, stop)} if SYNTHESIZE_REPORTS else {}
-            r = synthesize(open_model(ref), **kwargs, **extra)
+            r = synthesize(open_model(ref), **kwargs, progress=chain_progress(report, stop))
             if stop.is_set():
                 return None
             reference, distance = None, {}

@@ -55,3 +55,37 @@ def test_interpolate_reports_progress_only_when_refining():
     assert calls == []
     interpolate(_energy(), a, b, n=5, refine_steps=10, step_size=0.01, progress=lambda d, t: calls.append(d))
     assert calls[0] == 0 and calls[-1] == 10
+
+
+@pytest.mark.parametrize("sampler", ["langevin", "mala"])
+def test_composition_reports_progress_without_changing_its_samples(sampler):
+    from engine.applications.compose import sample_composed
+    from engine.energies.analytic import Ring
+
+    parts = [(_energy(), 1.0), (Ring(radius=1.0, width=0.3), 0.5)]
+    plain = sample_composed(parts, n=64, n_steps=120, sampler=sampler, seed=1)
+    calls = []
+    watched = sample_composed(parts, n=64, n_steps=120, sampler=sampler, seed=1,
+                              progress=lambda d, t: calls.append((d, t)))
+    np.testing.assert_array_equal(watched.x, plain.x)
+    assert calls[0] == (0, 120) and calls[-1] == (120, 120)
+    assert 2 < len(calls) <= PROGRESS_CALLS + 2
+
+
+def test_texture_synthesis_reports_progress_and_stops_when_progress_raises():
+    from engine.applications.models import open_model
+    from engine.applications.texture import synthesize
+
+    class Stop(Exception):
+        pass
+
+    model = open_model("texture_convnet")
+    calls = []
+    r = synthesize(model, size=32, n_steps=10, margin=0, progress=lambda d, t: calls.append((d, t)))
+    assert calls[0] == (0, 10) and calls[-1] == (10, 10) and r.canvas.shape[-2:] == (32, 32)
+
+    def stop_at_half(done, total):
+        if done >= total // 2:
+            raise Stop
+    with pytest.raises(Stop):
+        synthesize(model, size=32, n_steps=10, margin=0, progress=stop_at_half)
