@@ -45,6 +45,7 @@ from ..views.common import PALETTE
 from ..views.landscape_view import display_levels, image_rect
 from ..views.log_axis import ReadableAxis
 from ..views.tiles import tile_images
+from .widgets import spin  # noqa: F401 - the windows import it from here too
 
 CURRENT_RUN = "__current_run__"
 BROWSE = "__browse__"
@@ -101,16 +102,6 @@ def stoppable(fn: Callable[[Callable[[Any], None], threading.Event], Any]) -> Ca
 
 
 # --- settings widgets ------------------------------------------------------------------------------
-
-
-def spin(lo: int, hi: int, value: int, tip: str, special: str = "") -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(lo, hi)
-    box.setValue(value)
-    box.setToolTip(tip)
-    if special:
-        box.setSpecialValueText(special)
-    return box
 
 
 def dspin(lo: float, hi: float, value: float, tip: str, decimals: int = 3, step: float = 0.1,
