@@ -339,6 +339,7 @@ class Trainer:
             for path in reversed(existing):  # newest intact checkpoint wins
                 try:
                     self._load_checkpoint(path)
+                    self.last_samples = self._saved_samples()
                     return
                 except EBMError as exc:
                     problems.append(str(exc))
@@ -348,6 +349,17 @@ class Trainer:
         elif existing:
             raise ConfigError(f"{self.run_dir} already holds a run: resume it, or choose a new folder")
         atomic_write_text(self.run_dir / "config.toml", dumps_config(self.config))
+
+    def _saved_samples(self) -> np.ndarray | None:
+        """The samples the run last saved (samples.npy), so a reopened run shows them before it
+        samples again; None when the file is missing or does not fit the data (it is only a picture)."""
+        path = self.run_dir / "samples.npy"
+        try:
+            x = np.load(path, allow_pickle=False)
+        except Exception:  # noqa: BLE001 - a damaged picture must not stop a resume (NumPy raises many kinds)
+            return None
+        ok = x.ndim >= 2 and tuple(x.shape[1:]) == tuple(self.train_set.input_shape) and x.dtype.kind == "f"
+        return x[:N_REPORT_SAMPLES].astype(self.dtype) if ok and np.isfinite(x).all() else None
 
     def save_checkpoint(self) -> Path:
         tensors: dict[str, np.ndarray] = {}

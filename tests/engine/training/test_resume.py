@@ -163,3 +163,15 @@ def test_read_checkpoint_reports_a_truncated_file(tmp_path):
     _truncate(path)
     with pytest.raises(ModelFileError, match="truncated"):
         ckpt.read_checkpoint(path)
+
+
+def test_a_reopened_run_shows_the_samples_it_saved_and_ignores_a_file_that_does_not_fit(tmp_path):
+    first = Trainer(toy_config(train={"iterations": 4, "samples_every": 2}), tmp_path)
+    list(first.run())
+    saved = np.load(tmp_path / "samples.npy")
+    reopened = Trainer(toy_config(train={"iterations": 4, "samples_every": 2}), tmp_path, resume=True)
+    np.testing.assert_array_equal(reopened.last_samples, saved[:len(reopened.last_samples)])
+    np.save(tmp_path / "samples.npy", np.zeros((3, 5), np.float32))  # not 2D points: only a picture, skipped
+    assert Trainer(toy_config(train={"iterations": 4}), tmp_path, resume=True).last_samples is None
+    (tmp_path / "samples.npy").write_bytes(b"not an npy file")
+    assert Trainer(toy_config(train={"iterations": 4}), tmp_path, resume=True).last_samples is None
