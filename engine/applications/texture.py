@@ -167,7 +167,8 @@ def synthesize(model: Any, size: int | Sequence[int] = 96, n: int = 1, n_steps: 
         x0 = np.clip(host.normal((lo + hi) / 2.0, (hi - lo) / 4.0, shape), lo, hi)
     xp = big.xp
     x0 = xp.asarray(x0.astype(big.dtype))
-    every = max(1, int(n_steps) // (int(n_frames) - 1))
+    # the sampler also records the last step, so a rounded-down stride would give n_frames + 1 frames
+    every = max(1, -(-int(n_steps) // (int(n_frames) - 1)))
     rng = np.random.default_rng([int(seed), 1]) if xp is np else backend.make_rng(int(seed))  # on x0's backend
     energy = big if progress is None else StepCounted(big, int(n_steps), progress)
     result = sampler.run(energy, x0, rng, record=Record(chain_ids=(0,), every=every))

@@ -156,6 +156,16 @@ def test_synthesis_moves_noise_towards_the_texture():
     assert start["spectrum"] > 1.0 and end["spectrum"] < 0.5 * start["spectrum"], (start, end)
 
 
+@pytest.mark.parametrize("n_steps, n_frames", [(10, 4), (100, 8), (7, 8), (3, 8)])
+def test_synthesis_keeps_at_most_n_frames_ending_at_the_last_step(n_steps, n_frames):
+    """The sampler records the last step as well: a stride n_steps // (n_frames - 1) rounded down gave
+    n_frames + 1 frames (10 steps, 4 frames: 0, 3, 6, 9, 10)."""
+    result = synthesize(open_model("texture_convnet"), size=32, n_steps=n_steps, n_frames=n_frames, margin=0)
+    steps = list(result.frame_steps)
+    assert len(result.frames) == len(steps) == min(n_frames, n_steps + 1)
+    assert steps[0] == 0 and steps[-1] == n_steps and steps == sorted(set(steps))
+
+
 def test_texture_cli_writes_pngs_and_a_json_line(tmp_path, capsys):
     assert main(["texture", "--size", "40x56", "--steps", "6", "--frames", "3", "--out", str(tmp_path)]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
