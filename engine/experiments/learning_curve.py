@@ -241,7 +241,7 @@ class LearningCurve:
     def _check_metric(self, metric: str | None) -> str:
         m = metric or self.metric
         available = self.metric_names()
-        if m not in available and self.points:
+        if m not in available and available:  # none at all: every trial diverged (the summary says so)
             raise ConfigError(f"the learning curve has no train_{m}/val_{m}; "
                               f"available: {', '.join(available) or 'none'}")
         return m

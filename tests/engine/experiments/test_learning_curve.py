@@ -108,6 +108,15 @@ def test_diagnosis_reads_the_numbers():
     assert "cannot be judged" in mmd.diagnosis()
 
 
+def test_a_curve_whose_every_trial_diverged_says_so_instead_of_refusing_its_metric():
+    """The CLI prints table() and diagnosis() after every run: with all trials diverged (only loss and
+    seconds recorded) they raised 'the learning curve has no train_nll/val_nll' and the command exited 2."""
+    curve = LearningCurve([CurvePoint(n, 0, {"loss": math.nan, "seconds": 1.0}, 3, "diverged") for n in (10, 100)])
+    assert "did the runs diverge" in curve.diagnosis()
+    assert [s.n for s in curve.summary()] == [0, 0]
+    assert len(curve.table().splitlines()) == 4  # header, rule, one line per size
+
+
 def test_json_and_csv_round_trip(tmp_path):
     curve = run_learning_curve(_tiny(iterations=5), [32, 64], seeds=(0,))
     curve.points.append(CurvePoint(128, 0, {"loss": math.nan, "seconds": 1.0}, 3, "diverged at iteration 3"))
