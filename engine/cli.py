@@ -60,6 +60,8 @@ def _strict(value: Any) -> Any:
         return None
     if isinstance(value, dict):
         return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
     return value
 
 

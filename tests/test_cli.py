@@ -208,6 +208,23 @@ def test_rollback_reports_are_strict_json(tmp_path, capsys):
     assert rows[-1]["iteration"] == 8
 
 
+def test_json_lines_write_non_finite_numbers_as_null_at_any_depth(capsys):
+    """The one JSON-line writer of every subcommand (search, compose, texture and the applications
+    use it): NaN/inf inside lists and nested dicts became bare NaN tokens in the compose/texture
+    and application commands, which had writers of their own."""
+    from engine.applications import cli_texture_compose
+    from engine.experiments import search_cli
+
+    obj = {"a": float("nan"), "b": [1.0, float("inf"), {"c": float("-inf")}], "d": (2.0, float("nan")),
+           "e": np.float64("nan"), "f": {"g": [np.float32(1.5)]}}
+    for emit in (cli._emit, search_cli._emit, cli_texture_compose._emit):
+        emit(obj)
+    rows = _lines(capsys.readouterr().out)
+    assert len(rows) == 3
+    for row in rows:
+        assert row == {"a": None, "b": [1.0, None, {"c": None}], "d": [2.0, None], "e": None, "f": {"g": [1.5]}}
+
+
 def test_argparse_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["train", "x.toml"])  # --out is required

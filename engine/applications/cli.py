@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,7 +109,9 @@ def _handler(kind: str) -> Callable[[argparse.Namespace], int]:
         except OSError as exc:
             raise EBMError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
         summary = WRITERS[kind](result, opened, out)
-        print(json.dumps({"application": kind, "preset": preset.name, "model": opened.name, **summary}), flush=True)
+        from ..cli import _emit  # noqa: PLC0415 - the CLI's one JSON-line writer (NaN as null)
+
+        _emit({"application": kind, "preset": preset.name, "model": opened.name, **summary})
         return 0
 
     return handler

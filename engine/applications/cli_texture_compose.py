@@ -14,8 +14,6 @@ PNG grid of image samples. One JSON line of figures goes to stdout, progress to 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,11 +77,9 @@ def _out_dir(path: str) -> Path:
 
 
 def _emit(obj: dict[str, Any]) -> None:
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return v
-    print(json.dumps({k: clean(v) for k, v in obj.items()}), flush=True)
+    from ..cli import _emit as emit  # noqa: PLC0415 - the CLI's one JSON-line writer (engine.cli imports this module)
+
+    emit(obj)
 
 
 # --- texture -------------------------------------------------------------------------------------

@@ -12,8 +12,6 @@ written to DIR/best.toml. Ctrl-C stops cleanly (a second Ctrl-C at once); --resu
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import signal
 import sys
 import threading
@@ -118,14 +116,6 @@ def _report(p: Any) -> None:
 
 
 def _emit(obj: dict[str, Any]) -> None:
-    print(json.dumps(_strict(obj), allow_nan=False), flush=True)
+    from ..cli import _emit as emit  # noqa: PLC0415 - the CLI's one JSON-line writer (engine.cli imports this module)
 
-
-def _strict(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strict(v) for v in value]
-    return value
+    emit(obj)
