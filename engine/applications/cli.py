@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("--points", dest="n", type=int, help="points per path (with both ends)")
     p.add_argument("--refine-steps", dest="refine_steps", type=int, help="Langevin steps per point (0: none)")
     p.add_argument("--step-size", dest="step_size", type=float, help="Langevin step size")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_arg)
     p = _command(sub, "conditional", "class-conditional samples from a JEM, checked by its classifier")
     p.add_argument("--n-per-class", dest="n_per_class", type=int, help="samples per class")
     p.add_argument("--classes", type=int, nargs="+", help="only these classes")
@@ -60,7 +60,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out-data", dest="out_data", help="out-of-distribution inputs: builtin_shapes, noise, a file")
     p.add_argument("--n", type=int, help="inputs of each set")
     p.add_argument("--bins", type=int, help="histogram bins")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_arg)
     p = sub.add_parser("applications", help="list the application presets")
     p.set_defaults(fn=cmd_applications)
 
@@ -85,7 +85,18 @@ def _chain_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", dest="n_steps", type=int, help="Langevin steps")
     p.add_argument("--step-size", dest="step_size", type=float, help="Langevin step size")
     p.add_argument("--frames", type=int, help="snapshots in the filmstrip")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_arg)
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of --seed: a whole number >= 0 (NumPy's generators refuse negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"the seed must be a whole number >= 0, got {text!r}")
+    return value
 
 
 _NOT_PARAMS = {"command", "fn", "preset", "model", "out"}

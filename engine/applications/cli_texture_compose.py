@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, EBMError
+from .cli import seed_arg
 
 DEFAULT_TEXTURE_PRESET = "texture_builtin"
 DEFAULT_COMPOSE_PRESET = "compose_product"
@@ -37,7 +38,7 @@ def register(sub: Any) -> None:
     p.add_argument("--steps", dest="n_steps", type=int, help="Langevin steps from noise")
     p.add_argument("--step-size", dest="step_size", type=float, help="Langevin step size")
     p.add_argument("--frames", dest="n_frames", type=int, help="snapshots in the filmstrip")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_arg)
     p.add_argument("--out", required=True, help="folder for the PNGs and the .npy")
     p.set_defaults(fn=cmd_texture)
     p = sub.add_parser("compose", help="sample a weighted sum of energy models (A and B; A but not B)")
@@ -48,7 +49,7 @@ def register(sub: Any) -> None:
     p.add_argument("--steps", dest="n_steps", type=int, help="sampler steps from uniform starts")
     p.add_argument("--step-size", dest="step_size", type=float, help="sampler step size")
     p.add_argument("--sampler", choices=["langevin", "mala"])
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_arg)
     p.add_argument("--out", required=True, help="folder for samples.npy and the PNGs")
     p.set_defaults(fn=cmd_compose)
 

@@ -126,6 +126,9 @@ def preset_function(kind: str) -> Callable[..., Any] | None:
 
 def check_params(kind: str, params: dict[str, Any], where: str = "the application") -> None:
     """ConfigError naming params the kind's preset function does not take (skipped if it is unknown)."""
+    seed = params.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:  # NumPy refuses negative seeds
+        raise ConfigError(f"{where}: seed must be a whole number >= 0, got {seed!r}")
     fn = preset_function(kind)
     if fn is None:
         return

@@ -77,6 +77,15 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "unknown mask kind" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["inpaint", "denoise", "interpolate", "conditional", "ood", "texture",
+                                     "compose"])
+def test_a_negative_seed_is_a_usage_error_not_a_traceback(command, tmp_path, capsys):
+    """NumPy's generators refuse negative seeds: --seed -1 ended in a ValueError traceback."""
+    with pytest.raises(SystemExit) as done:
+        main([command, "--seed", "-1", "--out", str(tmp_path)])
+    assert done.value.code == 2 and "seed must be a whole number >= 0" in capsys.readouterr().err
+
+
 def test_applications_lists_the_presets(capsys):
     assert main(["applications"]) == 0
     out = capsys.readouterr().out

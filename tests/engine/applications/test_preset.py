@@ -53,6 +53,15 @@ def test_unknown_kind_params_and_keys_are_named(fake_kind):
         parse_application({"kind": "ood", "model": 3})
 
 
+def test_a_negative_or_fractional_seed_is_refused_when_the_preset_is_read_or_run(fake_kind):
+    for seed in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match="seed must be a whole number >= 0"):
+            parse_application({"kind": "ood", "model": "m", "params": {"seed": seed}})
+    preset = parse_application({"kind": "ood", "model": "m", "params": {"seed": 3}})
+    with pytest.raises(ConfigError, match="seed must be"):
+        run_application(preset, model="m", seed=-2)  # an override, checked before the model opens
+
+
 def test_compose_takes_a_weighted_list():
     p = parse_application({"kind": "compose", "model": [{"model": "a", "weight": 2}, {"model": "b"}]})
     assert p.model == [{"model": "a", "weight": 2.0}, {"model": "b", "weight": 1.0}]
