@@ -110,17 +110,6 @@ class ApplyWindow(ToolWindow):
             self._model_error = False
         self.model_changed()
 
-    def start(self) -> None:
-        super().start()
-        if self.job is not None and self.running:
-            self.job.finished.connect(self._settle_progress)
-
-    def _settle_progress(self) -> None:
-        # a job that never reported progress leaves the bar in its busy animation: stop it
-        if self._progress[1] <= 0:
-            self.progress_bar.setRange(0, 1)
-            self.progress_bar.setValue(1 if self.status.text() == "done" else 0)
-
     def on_report(self, obj: Any) -> None:
         if isinstance(obj, Progress):
             self.set_progress(obj.done, obj.total)

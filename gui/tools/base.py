@@ -130,6 +130,8 @@ class ToolWindow(QWidget):
         self._eta_timer.stop()
         self._set_running(False)
         self._show_progress()  # a job that never reported progress must not leave the bar busy
+        if self._progress[1] <= 0:  # ... and its settled bar says whether it finished
+            self.progress_bar.setValue(1 if self.status.text() == "done" else 0)
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)

@@ -132,3 +132,4 @@ def test_the_busy_bar_stops_when_a_job_without_progress_ends(qtbot):
     w.start()
     qtbot.waitUntil(lambda: w.result == 3 and w.run_button.isEnabled(), timeout=5000)
     assert w.progress_bar.maximum() == 1  # a range of (0, 0) would keep it animating
+    assert w.progress_bar.value() == 1  # full: it finished (the Apply windows had their own copy of this)
