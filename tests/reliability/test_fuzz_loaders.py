@@ -1,4 +1,4 @@
-"""Every loader, fed a few hundred mutated files each: it loads them or refuses them with an
+"""Every loader, fed 150 mutated files each: it loads them or refuses them with an
 EBMError naming the file; nothing else escapes and nothing hangs. ``tools/fuzz_loaders.py``
 runs the same targets with thousands of inputs."""
 
