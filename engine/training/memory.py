@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from .. import backend
 from ..errors import ConfigError
 
 # Peak bytes of a step per byte of (input + layer outputs + im2col buffers) per sample: the
@@ -121,13 +122,8 @@ def release_cached(xp: Any) -> None:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """True for an allocation failure on the host or the GPU (checked by name: no CuPy import)."""
-    if isinstance(exc, MemoryError):  # NumPy; CuPy's OutOfMemoryError subclasses it too
-        return True
-    name = type(exc).__name__
-    text = str(exc)
-    return (name == "OutOfMemoryError" or "out of memory" in text.lower()
-            or "ALLOC_FAILED" in text or "cudaErrorMemoryAllocation" in text)
+    """True for an allocation failure on the host (MemoryError) or the GPU (see backend.is_out_of_memory)."""
+    return isinstance(exc, MemoryError) or backend.is_out_of_memory(exc)
 
 
 # --- what a run needs ----------------------------------------------------------------------------

@@ -100,12 +100,18 @@ class Trainer:
     def step(self) -> Report:
         """One iteration (see :meth:`_step`); running out of memory halves the batch and retries."""
         while True:
+            before = self.iteration
             try:
                 report = self._step()
                 break
             except Exception as exc:
                 if not memory.is_out_of_memory(exc):
                     raise
+                if self.iteration != before:  # the update is done: evaluating or saving failed, and
+                    # a smaller batch would not help them (a retry would run one iteration too many)
+                    raise memory.MemoryLimitError(
+                        f"out of memory while evaluating or saving after iteration {self.iteration} "
+                        f"({type(exc).__name__}: {exc}); free memory, then resume the run") from exc
                 self._shrink_batch(exc)
         if self._notes:
             report = dataclasses.replace(report, message="; ".join([*self._notes, report.message]).strip("; "))

@@ -188,3 +188,16 @@ def test_gpu_estimate_is_checked_against_free_gpu_memory():
     assert memory.check(est, host_available=10**9, device_available=10**6) == ""
     msg = memory.check(est, host_available=10**9, device_available=500)
     assert "of GPU memory" in msg and "500 B is free on the GPU" in msg
+
+
+def test_out_of_memory_after_the_update_is_an_error_not_a_second_iteration(monkeypatch):
+    # evaluating (or saving) runs after the parameters moved: a retry would train one iteration too many
+    trainer = Trainer(toy_config(train={"batch_size": 16, "eval_every": 1}))
+
+    def evaluate(*args, **kwargs):
+        raise MemoryError("fake: cannot allocate the evaluation grid")
+
+    monkeypatch.setattr(trainer, "evaluate", evaluate)
+    with pytest.raises(memory.MemoryLimitError, match="while evaluating or saving after iteration 1"):
+        trainer.step()
+    assert trainer.iteration == 1 and trainer.config.train.batch_size == 16
