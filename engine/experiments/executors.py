@@ -91,6 +91,7 @@ class RayExecutor:
             raise ConfigError("a Ray address was given but ray is not installed; "
                               "install it with: pip install 'ray[default]'") from None
         self._ray = ray
+        self._owns_ray = False  # a local instance this executor started ends with it
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             # Ray's workers find modules in the driver's working folder; from elsewhere, point them at
@@ -107,6 +108,7 @@ class RayExecutor:
                 ray.init(**kwargs)
             except Exception as exc:  # noqa: BLE001 - ray raises many types; the user needs one message
                 raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
+            self._owns_ray = address == "local"
         self.slots = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._remote: dict[Callable[..., Any], Any] = {}
         self._refs: list[Any] = []
@@ -119,8 +121,9 @@ class RayExecutor:
         return ref.future()
 
     def shutdown(self, cancel: bool = False) -> None:
-        """Cancels the unfinished tasks if asked; the cluster itself outlives one experiment
-        (``ray.shutdown()`` ends a local one)."""
+        """Cancels the unfinished tasks if asked. A cluster outlives one experiment; a local
+        instance this executor started is shut down (its processes would outlive the window's
+        search otherwise)."""
         if cancel:
             for ref in self._refs:
                 try:
@@ -128,6 +131,9 @@ class RayExecutor:
                 except Exception:  # noqa: BLE001 - a task that just finished cannot be cancelled
                     pass
         self._refs = []
+        if self._owns_ray:
+            self._ray.shutdown()
+            self._owns_ray = False
 
 
 def _ready(ray: Any, ref: Any) -> bool:

@@ -44,7 +44,7 @@ from ..errors import ConfigError, DataError
 from ..fileio import write_file
 from ..training.config import ExperimentConfig, load_config
 from .executors import make_executor
-from .trial import OBJECTIVES, is_minimized, train_and_evaluate
+from .trial import OBJECTIVES, config_metrics, is_minimized, train_and_evaluate
 
 RESULT_KIND = "ebm-studio learning curve"
 FORMAT_VERSION = 1
@@ -470,6 +470,10 @@ def cmd_learning_curve(args: argparse.Namespace) -> int:
     per_set = [m for m in OBJECTIVES if m != "loss"]  # metrics measured on both train and val
     if args.metric is not None and args.metric not in per_set:
         raise ConfigError(f"--metric {args.metric!r} is not a learning-curve metric; allowed: {', '.join(per_set)}")
+    offered = config_metrics(config)
+    if args.metric is not None and config.data.name != "file" and args.metric not in offered:
+        raise ConfigError(f"--metric {args.metric!r} is not measured on {config.data.name}; "
+                          f"it offers: {', '.join(offered)}")  # said before hours of training, not after
     if args.iterations is not None:
         config = config.replace(train={"iterations": args.iterations})
     sizes = args.sizes

@@ -27,6 +27,28 @@ HIGHER_IS_BETTER = {"accuracy", "ood_auroc_noise", "acceptance"}
 OBJECTIVES = ("nll", "kl", "mmd", "e_data", "nn_distance", "accuracy", "ood_auroc_noise", "loss")
 
 
+def offered_metrics(is_2d: bool, has_density: bool, image: bool, jem: bool) -> list[str]:
+    """The metrics Trainer.evaluate gives for such data, without their val_/train_ prefix."""
+    out = (["nll", "kl"] if has_density else ["nll"]) if is_2d else []
+    out += ["mmd", "e_data"]
+    if image:
+        out += ["nn_distance", "ood_auroc_noise"]
+    if jem:
+        out.append("accuracy")
+    return out
+
+
+def config_metrics(config: ExperimentConfig) -> list[str]:
+    """offered_metrics guessed from the config alone (before its data is loaded): toy densities are
+    2D with an exact density, the built-in sets are images, a user's file could be either (only
+    what every dataset offers is listed for it)."""
+    from ..data.toy2d import TOY_DATASETS  # noqa: PLC0415
+
+    toy = config.data.name in TOY_DATASETS
+    image = not toy and config.data.name != "file"
+    return offered_metrics(toy, toy, image, config.model.kind == "jem")
+
+
 def is_minimized(metric: str) -> bool:
     """True when smaller values of ``metric`` (e.g. "val_nll", "loss") are better."""
     base = metric.split("_", 1)[1] if metric.startswith(("val_", "train_")) else metric

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import ConfigError
+from engine.experiments.trial import config_metrics, offered_metrics  # noqa: F401 - the windows import them from here
 from engine.training.config import ExperimentConfig, load_config
 
 from ..views.log_axis import ReadableAxis
@@ -32,27 +33,6 @@ def default_workers() -> int:
     """Worker processes by default: min(2, cores - 1), so one core stays free for the window
     (1 on a 2-core machine; 0, i.e. in this process, on a single core)."""
     return max(0, min(2, (os.cpu_count() or 1) - 1))
-
-
-def offered_metrics(is_2d: bool, has_density: bool, image: bool, jem: bool) -> list[str]:
-    """The metrics Trainer.evaluate gives for such data, without their val_/train_ prefix."""
-    out = (["nll", "kl"] if has_density else ["nll"]) if is_2d else []
-    out += ["mmd", "e_data"]
-    if image:
-        out += ["nn_distance", "ood_auroc_noise"]
-    if jem:
-        out.append("accuracy")
-    return out
-
-
-def config_metrics(config: ExperimentConfig) -> list[str]:
-    """offered_metrics guessed from the config alone (before its data is loaded): toy densities are 2D
-    with an exact density, the built-in sets are images, a user's file could be either."""
-    from engine.data.toy2d import TOY_DATASETS
-
-    toy = config.data.name in TOY_DATASETS
-    image = not toy and config.data.name != "file"
-    return offered_metrics(toy, toy, image, config.model.kind == "jem")
 
 
 def fmt(value: Any, digits: int = 4) -> str:

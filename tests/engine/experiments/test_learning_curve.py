@@ -197,3 +197,14 @@ def test_a_tiny_training_set_overfits_more_than_a_large_one():
         (t16, v16), (t2k, v2k) = curve.values("nll", 16)[seed], curve.values("nll", 2048)[seed]
         assert v16 - t16 > (v2k - t2k) + 0.2
     assert "High variance" in curve.diagnosis("nll")
+
+
+def test_cli_refuses_a_metric_the_data_does_not_offer_before_training(tmp_path, capsys):
+    from engine.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text('[data]\nname = "8gaussians"\n')
+    assert main(["learning-curve", str(config), "--out", str(tmp_path / "lc"), "--metric", "accuracy"]) == 2
+    err = capsys.readouterr().err
+    assert "'accuracy' is not measured on 8gaussians" in err and "nll" in err
+    assert not (tmp_path / "lc").exists()  # nothing trained

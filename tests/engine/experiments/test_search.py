@@ -298,6 +298,7 @@ def test_ray_local_gives_the_same_results_as_inline(tmp_path):
     inline = run_search(tmp_path / "inline", tiny(iterations=10), space, settings)
     try:
         on_ray = run_search(tmp_path / "ray", tiny(iterations=10), space, settings, workers=2, ray_address="local")
+        assert not ray.is_initialized()  # the local instance the search started ended with it
     finally:
         ray.shutdown()
     assert _by_trial(tmp_path / "ray") == _by_trial(tmp_path / "inline")
