@@ -28,12 +28,12 @@ from ..samplers.base import Record
 from ..samplers.langevin import LangevinSampler
 from ..samplers.mala import MALASampler
 from .chains import Progress, StepCounted
+from .models import IMAGE_RANGE, POINTS_RANGE
 
 __all__ = ["ComposeResult", "Composition", "DEFAULT_STEPS", "PRESET_FUNCTIONS", "compose", "compose_preset",
            "density_on_grid", "sample_composed"]
 
 DEFAULT_STEPS = 500  # from uniform starts over the box: long enough to cross it at the 2D toys' step sizes
-_POINTS_RANGE = (-4.5, 4.5)  # the toy densities' plotting box (as engine.applications.models)
 
 
 @dataclass
@@ -127,7 +127,7 @@ def compose(models_with_weights: Sequence[Any]) -> Composition:
         raise ConfigError(f"compose: the models must take inputs of the same shape, but {listing}; "
                           "compose models trained on the same kind of data")
     if not ranges:
-        ranges = [_POINTS_RANGE if len(shapes[0]) == 1 else (-1.0, 1.0)]
+        ranges = [POINTS_RANGE if len(shapes[0]) == 1 else IMAGE_RANGE]
     lo, hi = max(r[0] for r in ranges), min(r[1] for r in ranges)
     if not hi > lo:
         raise ConfigError(f"compose: the models' value ranges {ranges} do not overlap")
