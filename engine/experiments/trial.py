@@ -20,7 +20,7 @@ from typing import Any, Callable
 from ..data.dataset import Dataset
 from ..training.config import ExperimentConfig
 from ..training.report import Report
-from ..training.trainer import Trainer
+from ..training.trainer import DivergenceError, Trainer
 
 # Which way is better for each metric name (without its val_/train_ prefix).
 HIGHER_IS_BETTER = {"accuracy", "ood_auroc_noise", "acceptance"}
@@ -79,10 +79,8 @@ def train_and_evaluate(config: ExperimentConfig, iterations: int | None = None, 
 
     run_dir/resume: as for Trainer (a trial that resumes continues its run exactly).
     data: (train, val) to use instead of the config's data (e.g. a training subset).
-    A run that diverges ends early with ``diverged`` set and its metrics as far as they go.
+    A run that diverges ends early with ``diverged`` set; its metrics are then only loss and seconds.
     """
-    from ..training.trainer import DivergenceError  # noqa: PLC0415 - same module as Trainer
-
     start = time.perf_counter()
     trainer = trainer or Trainer(config, run_dir=run_dir, resume=resume, data=data)
     curve: list[float] = []
