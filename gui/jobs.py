@@ -24,6 +24,18 @@ from PySide6.QtCore import QThread, Signal
 from engine.errors import EBMError
 
 
+_RUNNING: set["Job"] = set()  # jobs outlive a closed window: the app waits for them before it quits
+
+
+def wait_for_jobs(timeout_ms: int = 600_000) -> bool:
+    """Ask every running job to stop and wait for them (at quit: a QThread destroyed while it
+    runs takes the process down). True when all ended in time."""
+    jobs = list(_RUNNING)
+    for job in jobs:
+        job.request_stop()
+    return all(job.wait(timeout_ms) for job in jobs)
+
+
 class Job(QThread):
     reported = Signal(object)
     done = Signal(object)
@@ -34,6 +46,11 @@ class Job(QThread):
         self._fn = fn
         self.stop_event = threading.Event()
         self.started_at = 0.0
+
+    def start(self) -> None:  # noqa: D102 - QThread.start, plus the bookkeeping above
+        _RUNNING.add(self)
+        self.finished.connect(lambda: _RUNNING.discard(self))
+        super().start()
 
     def request_stop(self) -> None:
         self.stop_event.set()

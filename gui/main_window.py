@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDia
 from engine.errors import EBMError
 from engine.training.config import ExperimentConfig, load_config
 
+from .jobs import wait_for_jobs
 from .panels.experiment_panel import ExperimentPanel
 from .run_folders import new_run_dir
 from .session import Session
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:  # quitting without closing the window still stops the worker cleanly
             app.aboutToQuit.connect(self._stop_worker)
+            app.aboutToQuit.connect(wait_for_jobs)
         self.start_run(self.session.config)
 
     # --- layout ---------------------------------------------------------------------
@@ -563,6 +565,7 @@ class MainWindow(QMainWindow):
         for window in self.tool_windows.values():
             window.close()  # a tool's job stops with its window
         self._stop_worker()
+        wait_for_jobs()
         event.accept()
 
 

@@ -369,13 +369,16 @@ def _seed_data(config: ExperimentConfig) -> tuple[Dataset, Dataset]:
     return _load_data(json.dumps(config.data.spec(config.train.seed), sort_keys=True))
 
 
-def run_trial(config_dict: dict[str, Any], size: int, seed: int) -> dict[str, Any]:
+def run_trial(config_dict: dict[str, Any], size: int, seed: int, stop: Any = None) -> dict[str, Any] | None:
     """One point of the curve (runs in a worker): train the config with train.seed = seed on
-    the nested subset of ``size`` points; returns CurvePoint.row() as a plain dict."""
+    the nested subset of ``size`` points; returns CurvePoint.row() as a plain dict, or None
+    when ``stop`` (in-process runs only) ended it early."""
     config = _seed_config(ExperimentConfig.from_dict(config_dict), seed)
     train, val = _seed_data(config)
     subset = train.subset(nested_indices(len(train), size, seed))
-    result = train_and_evaluate(config, data=(subset, val), train_metrics=True)
+    result = train_and_evaluate(config, data=(subset, val), train_metrics=True, stop=stop)
+    if result.stopped:
+        return None
     return CurvePoint(size, seed, dict(result.metrics), result.iterations, result.diverged).row()
 
 
@@ -396,8 +399,9 @@ def run_learning_curve(config: ExperimentConfig, sizes: Sequence[int] | None = N
     as many trials are in flight as the executor has slots.
     on_result(point): called in this thread as each trial finishes, in finishing order.
     stop: an Event-like object (``is_set()``), checked before each submission; once set, no
-    new trial starts, the running ones finish, and the curve returns with the points
-    finished so far (``info["complete"]`` False).
+    new trial starts and the curve returns with the points finished so far (``info["complete"]``
+    False). A trial running in this process ends within an iteration and is dropped; trials in
+    worker processes finish first.
     The points come back sorted by (size, seed) whatever the order they finished in.
     """
     if iterations is not None:
@@ -430,13 +434,17 @@ def run_learning_curve(config: ExperimentConfig, sizes: Sequence[int] | None = N
                 if task is None:
                     exhausted = True
                     break
-                pending[executor.submit(run_trial, config.to_dict(), *task)] = task
+                in_process = (stop,) if executor.in_process else ()  # an Event does not pickle
+                pending[executor.submit(run_trial, config.to_dict(), *task, *in_process)] = task
             if not pending:
                 break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f]):
                 pending.pop(future)
-                point = _point_from_row(future.result())
+                row = future.result()
+                if row is None:  # stopped midway
+                    continue
+                point = _point_from_row(row)
                 points.append(point)
                 if on_result is not None:
                     on_result(point)

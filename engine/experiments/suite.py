@@ -111,12 +111,15 @@ def select_cases(only: str | None) -> list[BenchmarkCase]:
     return chosen
 
 
-def run_case(name: str, quick: bool) -> dict[str, Any]:
-    """One case, start to finish (runs in a worker): its result row as a plain dict."""
+def run_case(name: str, quick: bool, stop: Any = None) -> dict[str, Any] | None:
+    """One case, start to finish (runs in a worker): its result row as a plain dict, or None
+    when ``stop`` (in-process runs only) ended it early: a cut-short case is no result."""
     case = next((c for c in suite_cases() if c.name == name), None)
     if case is None:
         raise ConfigError(f"no benchmark case named {name!r}")
-    result = train_and_evaluate(case.config(quick))
+    result = train_and_evaluate(case.config(quick), stop=stop)
+    if result.stopped:
+        return None
     row: dict[str, Any] = {"case": case.name, "dataset": case.dataset, "sampler": case.sampler,
                            "iterations": result.iterations}
     for column, key in _FROM_TRIAL.items():
@@ -174,7 +177,8 @@ def run_suite(quick: bool = False, workers: int = 0, only: str | None = None, ra
 
     workers / ray_address: as for :func:`.executors.make_executor` (seconds are wall time per
     case, so run with workers <= 1 for timings). on_result(row) is called as each case ends;
-    ``stop`` (an Event-like object) is checked before each case starts.
+    ``stop`` (an Event-like object) is checked before each case starts; a case running in this
+    process ends within an iteration and is left out (cases in worker processes finish first).
     """
     cases = select_cases(only)
     info = machine_info(quick, workers)
@@ -191,13 +195,17 @@ def run_suite(quick: bool = False, workers: int = 0, only: str | None = None, ra
                 if item is None:
                     exhausted = True
                     break
-                pending[executor.submit(run_case, item[1].name, quick)] = item[0]
+                in_process = (stop,) if executor.in_process and stop is not None else ()  # no pickling
+                pending[executor.submit(run_case, item[1].name, quick, *in_process)] = item[0]
             if not pending:
                 break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f]):
                 index = pending.pop(future)
-                rows[index] = future.result()
+                row = future.result()
+                if row is None:  # stopped midway
+                    continue
+                rows[index] = row
                 if on_result is not None:
                     on_result(rows[index])
     finally:

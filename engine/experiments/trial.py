@@ -61,6 +61,7 @@ class TrialResult:
     curve: list[float] = field(default_factory=list)  # training loss per iteration
     iterations: int = 0
     diverged: str = ""  # the divergence message, if the run stopped on one
+    stopped: bool = False  # ended early by a stop request: not a result to compare with others
 
     def score(self, objective: str) -> float:
         """The objective as a number to minimize (a higher-is-better metric is negated);
@@ -74,12 +75,14 @@ class TrialResult:
 def train_and_evaluate(config: ExperimentConfig, iterations: int | None = None, run_dir: str | Path | None = None,
                        resume: bool = False, data: tuple[Dataset, Dataset] | None = None,
                        train_metrics: bool = False, on_report: Callable[[Report], Any] | None = None,
-                       trainer: Trainer | None = None) -> TrialResult:
+                       trainer: Trainer | None = None, stop: Any = None) -> TrialResult:
     """Train ``config`` (up to ``iterations`` more, default: train.iterations) and evaluate the end.
 
     run_dir/resume: as for Trainer (a trial that resumes continues its run exactly).
     data: (train, val) to use instead of the config's data (e.g. a training subset).
     A run that diverges ends early with ``diverged`` set; its metrics are then only loss and seconds.
+    stop: an Event-like object (``is_set()``) checked after every iteration; once set, the run
+    ends there with ``stopped`` set (and is not evaluated).
     """
     start = time.perf_counter()
     trainer = trainer or Trainer(config, run_dir=run_dir, resume=resume, data=data)
@@ -87,6 +90,7 @@ def train_and_evaluate(config: ExperimentConfig, iterations: int | None = None, 
     accepted: list[float] = []
     last: Report | None = None
     diverged = ""
+    end = trainer.config.train.iterations if iterations is None else trainer.iteration + iterations
     try:
         for report in trainer.run(iterations):
             last = report
@@ -95,8 +99,12 @@ def train_and_evaluate(config: ExperimentConfig, iterations: int | None = None, 
                 accepted.append(report.acceptance)
             if on_report is not None:
                 on_report(report)
+            if stop is not None and stop.is_set():
+                trainer.request_stop()  # ends after this iteration
     except DivergenceError as exc:
         diverged = str(exc)
+    if stop is not None and stop.is_set() and trainer.iteration < end and not diverged:
+        return TrialResult({"seconds": time.perf_counter() - start}, curve, trainer.iteration, stopped=True)
     # the trainer evaluates at its last iteration: reuse that rather than evaluate the same state twice
     final = last.metrics if last is not None and last.metrics and last.iteration == trainer.iteration else None
     metrics = {f"val_{k}": v for k, v in (final or trainer.evaluate()).items()} if not diverged else {}

@@ -155,7 +155,8 @@ class ToolWindow(QWidget):
             self.session.log("error", f"{self.title}: {message}")
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        if self.running:
-            self.job.request_stop()
-            self.job.wait(10000)
+        if self.running:  # stop it; if it needs longer (a trial in a worker process), it goes on
+            self.job.request_stop()  # without the window, and the app waits for it before quitting
+            if not self.job.wait(2000):
+                self.job.setParent(None)
         super().closeEvent(event)

@@ -208,3 +208,25 @@ def test_cli_refuses_a_metric_the_data_does_not_offer_before_training(tmp_path, 
     err = capsys.readouterr().err
     assert "'accuracy' is not measured on 8gaussians" in err and "nll" in err
     assert not (tmp_path / "lc").exists()  # nothing trained
+
+
+def test_a_stop_during_an_in_process_trial_ends_it_and_drops_it(monkeypatch):
+    stop = threading.Event()
+    config = ExperimentConfig().replace(data={"name": "8gaussians", "n": 600}, model={"width": 8},
+                                        train={"iterations": 400, "batch_size": 16, "eval_every": 1000},
+                                        sampler={"n_steps": 2}, buffer={"capacity": 64})
+    real = lc.train_and_evaluate
+    calls = []
+
+    def stop_early(*args, **kwargs):  # the user presses Stop during the second trial's 5th iteration
+        calls.append(1)
+
+        def on_report(report):
+            if len(calls) == 2 and report.iteration == 5:
+                stop.set()
+        return real(*args, on_report=on_report, **kwargs)
+
+    monkeypatch.setattr(lc, "train_and_evaluate", stop_early)
+    curve = lc.run_learning_curve(config, sizes=[64, 128, 256], stop=stop)
+    assert len(calls) == 2 and [p.size for p in curve.points] == [64]
+    assert curve.info["complete"] is False

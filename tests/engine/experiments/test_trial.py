@@ -35,3 +35,21 @@ def test_direction_of_metrics():
     assert is_minimized("val_nll") and is_minimized("loss") and not is_minimized("val_accuracy")
     r = TrialResult({"val_accuracy": 0.9, "val_nll": 2.0})
     assert r.score("val_accuracy") == -0.9 and r.score("val_nll") == 2.0
+
+
+def test_a_stop_request_ends_the_trial_within_an_iteration_and_marks_it_stopped():
+    import threading
+
+    stop = threading.Event()
+    seen = []
+
+    def on_report(report):
+        seen.append(report.iteration)
+        if report.iteration == 3:
+            stop.set()
+
+    r = train_and_evaluate(_tiny(iterations=50), on_report=on_report, stop=stop)
+    assert r.stopped and r.iterations == 3 and seen == [1, 2, 3]
+    assert "val_nll" not in r.metrics  # a cut-short run is not evaluated as if it were a result
+    untouched = train_and_evaluate(_tiny(), stop=threading.Event())
+    assert not untouched.stopped and untouched.iterations == 12

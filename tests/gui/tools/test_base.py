@@ -133,3 +133,29 @@ def test_the_busy_bar_stops_when_a_job_without_progress_ends(qtbot):
     qtbot.waitUntil(lambda: w.result == 3 and w.run_button.isEnabled(), timeout=5000)
     assert w.progress_bar.maximum() == 1  # a range of (0, 0) would keep it animating
     assert w.progress_bar.value() == 1  # full: it finished (the Apply windows had their own copy of this)
+
+
+def test_a_job_that_outlives_its_closed_window_is_waited_for_not_destroyed(qtbot):
+    import threading
+
+    from gui import jobs
+
+    gate = threading.Event()
+
+    class _Slow(_Counter):
+        def make_job_fn(self):
+            def fn(report, stop):
+                gate.wait(10)  # a trial in a worker process: it cannot stop at once
+                return "done late"
+            return fn
+
+    w = _Slow()
+    qtbot.addWidget(w)
+    w.start()
+    job = w.job
+    assert job in jobs._RUNNING
+    w.close()  # waits 2 s, then lets the job go on without the window
+    assert job.isRunning() and job.parent() is None and job.stop_event.is_set()
+    gate.set()
+    assert jobs.wait_for_jobs(5000)
+    qtbot.waitUntil(lambda: job not in jobs._RUNNING, timeout=5000)

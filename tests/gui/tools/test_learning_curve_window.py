@@ -76,11 +76,12 @@ def test_stop_keeps_the_finished_trials_and_saves_them(qtbot, tmp_path, monkeypa
     w = _window(qtbot, tmp_path, sizes="16, 32, 64, 128", seeds=1)
     real, calls, started = lc.run_trial, [], threading.Event()
 
-    def gated(*args):  # the first trial waits until Stop is pressed: Stop comes mid-run, whatever the timing
-        calls.append(args[1:])
-        started.set()
-        assert w.job.stop_event.wait(30)
-        return real(*args)
+    def gated(config, size, seed, stop=None):  # the second trial waits for Stop: Stop comes mid-run
+        calls.append((size, seed))
+        if len(calls) == 2:
+            started.set()
+            assert w.job.stop_event.wait(30)
+        return real(config, size, seed, stop)  # a trial cut short by Stop is left out
 
     monkeypatch.setattr(lc, "run_trial", gated)
     w.start()
@@ -88,7 +89,7 @@ def test_stop_keeps_the_finished_trials_and_saves_them(qtbot, tmp_path, monkeypa
     w.stop()
     qtbot.waitUntil(lambda: _finished(w), timeout=60000)
     assert "stopped after 1 of 4 trials" in w.status.text()
-    assert calls == [(16, 0)]  # the running trial finished; no other started
+    assert calls == [(16, 0), (32, 0)]  # the running trial ended at Stop; no other started
     saved = LearningCurve.load(tmp_path / "lc" / "learning_curve.json")
     assert [p.size for p in saved.points] == [16] and saved.info["complete"] is False
     assert w.table.rowCount() == 1 and w.table.item(0, 0).text() == "16"
