@@ -141,6 +141,33 @@ def _ready(ray: Any, ref: Any) -> bool:
     return bool(done)
 
 
+class FileStop:
+    """A stop request worker processes can see: set once the file exists. Picklable (a path),
+    unlike a threading.Event; ``is_set()`` like one, so trials take either."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+
+    def is_set(self) -> bool:
+        return os.path.exists(self.path)
+
+    def set(self) -> None:
+        open(self.path, "a").close()
+
+
+def stop_token(executor: Any, stop: Any, folder: str | os.PathLike[str]) -> tuple[Any, FileStop | None]:
+    """What to hand the tasks of ``executor`` so they see ``stop``: the Event itself in this process,
+    else a FileStop in ``folder`` (returned too: set it when ``stop`` is set)."""
+    if stop is None:
+        return None, None
+    if getattr(executor, "in_process", False):
+        return stop, None
+    flag = FileStop(os.path.join(os.fspath(folder), ".stop"))
+    if flag.is_set():
+        os.unlink(flag.path)
+    return flag, flag
+
+
 def make_executor(workers: int = 0, ray_address: str | None = None) -> InlineExecutor | LocalExecutor | RayExecutor:
     """workers 0: in this process; workers >= 1: a local process pool; ray_address: Ray."""
     if workers < 0:

@@ -29,6 +29,7 @@ import io
 import json
 import math
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -43,7 +44,7 @@ from ..data.dataset import Dataset, load_dataset
 from ..errors import ConfigError, DataError
 from ..fileio import write_file
 from ..training.config import ExperimentConfig, load_config
-from .executors import make_executor
+from .executors import make_executor, stop_token
 from .trial import OBJECTIVES, config_metrics, is_minimized, train_and_evaluate
 
 RESULT_KIND = "ebm-studio learning curve"
@@ -372,7 +373,7 @@ def _seed_data(config: ExperimentConfig) -> tuple[Dataset, Dataset]:
 def run_trial(config_dict: dict[str, Any], size: int, seed: int, stop: Any = None) -> dict[str, Any] | None:
     """One point of the curve (runs in a worker): train the config with train.seed = seed on
     the nested subset of ``size`` points; returns CurvePoint.row() as a plain dict, or None
-    when ``stop`` (in-process runs only) ended it early."""
+    when ``stop`` (an Event in this process, a FileStop in a worker) ended it early."""
     config = _seed_config(ExperimentConfig.from_dict(config_dict), seed)
     train, val = _seed_data(config)
     subset = train.subset(nested_indices(len(train), size, seed))
@@ -399,9 +400,8 @@ def run_learning_curve(config: ExperimentConfig, sizes: Sequence[int] | None = N
     as many trials are in flight as the executor has slots.
     on_result(point): called in this thread as each trial finishes, in finishing order.
     stop: an Event-like object (``is_set()``), checked before each submission; once set, no
-    new trial starts and the curve returns with the points finished so far (``info["complete"]``
-    False). A trial running in this process ends within an iteration and is dropped; trials in
-    worker processes finish first.
+    new trial starts, the running ones end within an iteration and are left out, and the curve
+    returns with the points finished so far (``info["complete"]`` False).
     The points come back sorted by (size, seed) whatever the order they finished in.
     """
     if iterations is not None:
@@ -427,6 +427,8 @@ def run_learning_curve(config: ExperimentConfig, sizes: Sequence[int] | None = N
     points: list[CurvePoint] = []
     queue = iter(tasks)
     exhausted = False
+    scratch = tempfile.TemporaryDirectory(prefix="ebm-learning-curve-")
+    token, flag = stop_token(executor, stop, scratch.name)  # worker processes cannot see an Event
     try:
         while True:
             while not exhausted and len(pending) < window and not stop.is_set():
@@ -434,11 +436,12 @@ def run_learning_curve(config: ExperimentConfig, sizes: Sequence[int] | None = N
                 if task is None:
                     exhausted = True
                     break
-                in_process = (stop,) if executor.in_process else ()  # an Event does not pickle
-                pending[executor.submit(run_trial, config.to_dict(), *task, *in_process)] = task
+                pending[executor.submit(run_trial, config.to_dict(), *task, token)] = task
             if not pending:
                 break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            if flag is not None and stop.is_set() and not flag.is_set():
+                flag.set()  # the running trials end at their next iteration
             for future in sorted(done, key=lambda f: pending[f]):
                 pending.pop(future)
                 row = future.result()
@@ -450,6 +453,7 @@ def run_learning_curve(config: ExperimentConfig, sizes: Sequence[int] | None = N
                     on_result(point)
     finally:
         executor.shutdown(cancel=bool(pending) or not exhausted)
+        scratch.cleanup()
     info["complete"] = len(points) == len(tasks)
     points.sort(key=lambda p: (p.size, p.seed))
     return LearningCurve(points, metric, info)

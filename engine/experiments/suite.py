@@ -32,6 +32,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -44,7 +45,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..fileio import write_file
 from ..training.config import ExperimentConfig, load_config
-from .executors import make_executor
+from .executors import make_executor, stop_token
 from .trial import is_minimized, train_and_evaluate
 
 SUITE_VERSION = 1
@@ -113,7 +114,8 @@ def select_cases(only: str | None) -> list[BenchmarkCase]:
 
 def run_case(name: str, quick: bool, stop: Any = None) -> dict[str, Any] | None:
     """One case, start to finish (runs in a worker): its result row as a plain dict, or None
-    when ``stop`` (in-process runs only) ended it early: a cut-short case is no result."""
+    when ``stop`` (an Event in this process, a FileStop in a worker) ended it early: a
+    cut-short case is no result."""
     case = next((c for c in suite_cases() if c.name == name), None)
     if case is None:
         raise ConfigError(f"no benchmark case named {name!r}")
@@ -177,8 +179,8 @@ def run_suite(quick: bool = False, workers: int = 0, only: str | None = None, ra
 
     workers / ray_address: as for :func:`.executors.make_executor` (seconds are wall time per
     case, so run with workers <= 1 for timings). on_result(row) is called as each case ends;
-    ``stop`` (an Event-like object) is checked before each case starts; a case running in this
-    process ends within an iteration and is left out (cases in worker processes finish first).
+    ``stop`` (an Event-like object) is checked before each case starts; running cases end
+    within an iteration and are left out.
     """
     cases = select_cases(only)
     info = machine_info(quick, workers)
@@ -188,6 +190,8 @@ def run_suite(quick: bool = False, workers: int = 0, only: str | None = None, ra
     rows: dict[int, dict[str, Any]] = {}
     queue = iter(enumerate(cases))
     exhausted = False
+    scratch = tempfile.TemporaryDirectory(prefix="ebm-benchmark-")
+    token, flag = stop_token(executor, stop, scratch.name)  # worker processes cannot see an Event
     try:
         while True:
             while not exhausted and len(pending) < window and not (stop is not None and stop.is_set()):
@@ -195,11 +199,12 @@ def run_suite(quick: bool = False, workers: int = 0, only: str | None = None, ra
                 if item is None:
                     exhausted = True
                     break
-                in_process = (stop,) if executor.in_process and stop is not None else ()  # no pickling
-                pending[executor.submit(run_case, item[1].name, quick, *in_process)] = item[0]
+                pending[executor.submit(run_case, item[1].name, quick, token)] = item[0]
             if not pending:
                 break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            if flag is not None and stop.is_set() and not flag.is_set():
+                flag.set()  # the running cases end at their next iteration
             for future in sorted(done, key=lambda f: pending[f]):
                 index = pending.pop(future)
                 row = future.result()
@@ -210,6 +215,7 @@ def run_suite(quick: bool = False, workers: int = 0, only: str | None = None, ra
                     on_result(rows[index])
     finally:
         executor.shutdown(cancel=bool(pending) or not exhausted)
+        scratch.cleanup()
     return BenchmarkResult([rows[i] for i in sorted(rows)], info)
 
 

@@ -230,3 +230,22 @@ def test_a_stop_during_an_in_process_trial_ends_it_and_drops_it(monkeypatch):
     curve = lc.run_learning_curve(config, sizes=[64, 128, 256], stop=stop)
     assert len(calls) == 2 and [p.size for p in curve.points] == [64]
     assert curve.info["complete"] is False
+
+
+def test_a_stop_reaches_trials_in_worker_processes_through_a_file(tmp_path):
+    from engine.experiments.executors import FileStop, InlineExecutor, LocalExecutor, stop_token
+
+    stop = threading.Event()
+    executor = LocalExecutor(1)
+    try:
+        token, flag = stop_token(executor, stop, tmp_path)
+        assert isinstance(token, FileStop) and token is flag and not token.is_set()
+        config = ExperimentConfig().replace(data={"name": "8gaussians", "n": 600}, model={"width": 8},
+                                            train={"iterations": 100000, "batch_size": 16, "eval_every": 100000},
+                                            sampler={"n_steps": 2}, buffer={"capacity": 64})
+        future = executor.submit(lc.run_trial, config.to_dict(), 64, 0, token)
+        flag.set()  # what run_learning_curve does once stop is set: the worker ends at its next iteration
+        assert future.result(timeout=120) is None
+    finally:
+        executor.shutdown()
+    assert stop_token(InlineExecutor(), stop, tmp_path) == (stop, None)  # in this process: the Event itself
