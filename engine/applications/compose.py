@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from ..samplers.base import Record
 from ..samplers.langevin import LangevinSampler
 from ..samplers.mala import MALASampler
-from .chains import Progress, StepCounted
+from .chains import TEXTBOOK, Progress, StepCounted
 from .models import IMAGE_RANGE, POINTS_RANGE
 
 __all__ = ["ComposeResult", "Composition", "DEFAULT_STEPS", "PRESET_FUNCTIONS", "compose", "compose_preset",
@@ -136,15 +136,16 @@ def compose(models_with_weights: Sequence[Any]) -> Composition:
 
 
 def sample_composed(composition: Composition | Sequence[Any], n: int = 2000, n_steps: int = DEFAULT_STEPS,
-                    step_size: float | None = None, noise: float | None = None, sampler: str = "langevin",
+                    step_size: float | None = None, noise: float | str | None = None, sampler: str = "langevin",
                     seed: int = 0, n_chains: int = 4, record_every: int = 10,
                     progress: Progress | None = None) -> ComposeResult:
     """Draw n samples of p(x) ~ exp(-sum_i w_i E_i(x)), chains started uniformly over the value range.
 
     composition: from :func:`compose`, or what compose takes. sampler: "langevin"
-    (step_size multiplies dE/dx, noise None = sqrt(2 step_size): textbook) or "mala"
-    (exact Metropolis test; the same step_size). Defaults: the first component's
-    training sampler, else step 0.01. States stay clamped to the value range.
+    (step_size multiplies dE/dx; noise a std, or "textbook" for sqrt(2 step_size)) or "mala"
+    (exact Metropolis test; the same step_size). None, as in every application: the first
+    component's training sampler (else step 0.01, textbook noise). States stay clamped to the
+    value range.
     n_chains chains are recorded every ``record_every`` steps (trajectories).
     progress: called as progress(steps done, n_steps) along the run; an exception it raises
     (a user's stop) ends the run.
@@ -154,7 +155,11 @@ def sample_composed(composition: Composition | Sequence[Any], n: int = 2000, n_s
         raise ConfigError(f"n (the number of samples) must be a positive integer, got {n!r}")
     step = float(step_size if step_size is not None else combo.sampler.get("step_size", 0.01))
     if noise is None:
-        noise = combo.sampler.get("noise") if step_size is None else None
+        noise = combo.sampler.get("noise")  # as trained (None there: textbook)
+    elif isinstance(noise, str):
+        if noise != TEXTBOOK:
+            raise ConfigError(f"noise must be a number >= 0 or {TEXTBOOK!r} (sqrt(2 step)), got {noise!r}")
+        noise = None
     lo, hi = combo.value_range
     if sampler == "langevin":
         run = LangevinSampler(step_size=step, noise=noise, clamp=(lo, hi), n_steps=int(n_steps))

@@ -168,3 +168,14 @@ def test_compose_cli_writes_samples_pictures_and_a_json_line(tmp_path, capsys):
     assert main(["compose", "--model", "rings_small", "--model", "digits_convnet", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "same shape" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_new_step_size_keeps_the_trained_noise_as_in_every_application():
+    from engine.applications.models import open_model
+
+    digits = open_model("digits_convnet")  # trained with step 10 and noise 0.005
+    out = sample_composed([(digits, 1.0), (digits, 0.5)], n=2, n_steps=2, step_size=5.0)
+    assert out.settings["noise"] == pytest.approx(0.005)  # not sqrt(2 * 5) = 3.2, which would wash images out
+    assert sample_composed([(digits, 1.0)], n=2, n_steps=2, step_size=5.0, noise="textbook").settings["noise"] is None
+    with pytest.raises(ConfigError, match="textbook"):
+        sample_composed([(digits, 1.0)], n=2, n_steps=2, noise="loud")
