@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import EBMError
+from .fileio import json_safe
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
 
@@ -47,26 +48,9 @@ def _progress(it: int, total: int, start_it: int, started: float, loss: float) -
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {it}/{total}  {rate:.1f} it/s  ETA {eta_s}  loss {loss:+.4f}"
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "__float__"):  # NumPy scalars
-        f = float(value)
-        return f if math.isfinite(f) else None
-    return str(value)
-
-
-def _strict(value: Any) -> Any:
-    """nan/inf (a rollback report's loss) as null: plain JSON has no NaN, and strict parsers refuse it."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
-
-
 def _emit(obj: dict[str, Any]) -> None:
-    print(json.dumps(_strict(obj), default=_json_default, allow_nan=False), flush=True)
+    """One JSON line on stdout (nan/inf as null, NumPy scalars as numbers)."""
+    print(json.dumps(json_safe(obj), allow_nan=False), flush=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

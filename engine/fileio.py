@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 # what atomic_write_bytes leaves behind when the process is killed mid-write: ".{name}.{8 random}.tmp"
 _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
@@ -80,3 +82,23 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
             except OSError:
                 pass
     return removed
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON: nan/inf as null (JSON has no NaN; strict parsers refuse it),
+    NumPy scalars as Python numbers, tuples as lists, dict keys as strings, anything else
+    (a path, say) as its str. For every JSON file and JSON line the engine writes."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if hasattr(value, "item") and not hasattr(value, "__len__"):  # a NumPy scalar or 0-d array
+        value = value.item()
+        if value is None or isinstance(value, (bool, str, int)):
+            return value
+    if isinstance(value, float) or hasattr(value, "__float__"):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return str(value)

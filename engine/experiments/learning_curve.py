@@ -42,7 +42,7 @@ import numpy as np
 
 from ..data.dataset import Dataset, load_dataset
 from ..errors import ConfigError, DataError
-from ..fileio import write_file
+from ..fileio import json_safe, write_file
 from ..training.config import ExperimentConfig, load_config
 from .executors import make_executor, stop_token
 from .trial import OBJECTIVES, config_metrics, is_minimized, train_and_evaluate
@@ -262,7 +262,7 @@ class LearningCurve:
     def to_json(self) -> str:
         doc = {"kind": RESULT_KIND, "format_version": FORMAT_VERSION, "metric": self.metric,
                "info": self.info, "points": [p.row() for p in self.points]}
-        return json.dumps(_nan_to_none(doc), indent=1, allow_nan=False) + "\n"
+        return json.dumps(json_safe(doc), indent=1, allow_nan=False) + "\n"
 
     def to_csv(self) -> str:
         names = sorted({k for p in self.points for k in p.metrics})
@@ -341,16 +341,6 @@ def _pm(mean: float, std: float) -> str:
 
 def _csv_number(v: float) -> str:
     return repr(float(v)) if math.isfinite(v) else ""
-
-
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nan_to_none(v) for v in value]
-    return value
 
 
 # --- running --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import DataError, EBMError
+from ..fileio import json_safe
 from ..training.config import ExperimentConfig
 from .trial import is_minimized
 
@@ -34,7 +35,7 @@ LOG_NAME = "results.jsonl"
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
     """Append one record as a JSON line, flushed and fsynced (the log survives a crash up to this line)."""
-    text = json.dumps(_plain(record), allow_nan=False, separators=(",", ":")) + "\n"
+    text = json.dumps(json_safe(record), allow_nan=False, separators=(",", ":")) + "\n"
     with open(path, "a", encoding="utf-8") as f:
         f.write(text)
         f.flush()
@@ -66,23 +67,6 @@ def read_log(path: Path, repair: bool = False) -> list[dict[str, Any]]:
                             "delete that line to resume without it") from None
         records.append(record)
     return records
-
-
-def _plain(value: Any) -> Any:
-    """JSON-able: non-finite floats as None, NumPy scalars as Python numbers, tuples as lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
-        return value
-    if hasattr(value, "item"):
-        value = value.item()
-        if isinstance(value, int):
-            return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return str(value)
 
 
 def score_of(value: float | None, objective: str) -> float:

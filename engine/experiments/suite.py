@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..fileio import write_file
+from ..fileio import json_safe, write_file
 from ..training.config import ExperimentConfig, load_config
 from .executors import make_executor, stop_token
 from .trial import is_minimized, train_and_evaluate
@@ -152,7 +152,7 @@ class BenchmarkResult:
 
     def to_json(self) -> str:
         doc = {"kind": RESULT_KIND, **self.info, "rows": self.rows}
-        return json.dumps(_nan_to_none(doc), indent=1, allow_nan=False) + "\n"
+        return json.dumps(json_safe(doc), indent=1, allow_nan=False) + "\n"
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -376,16 +376,6 @@ def _csv_cell(v: Any) -> str:
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else ""
     return str(v)
-
-
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nan_to_none(v) for v in value]
-    return value
 
 
 # --- command line ------------------------------------------------------------------------------------

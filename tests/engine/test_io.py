@@ -259,3 +259,21 @@ def test_nonfinite_weights(tmp_path, value):
     tensors["4.weight"][0, 3] = value
     _refused(_write(tmp_path, tensors, meta), "NaN or inf", "['4.weight']", "earlier checkpoint")
 
+
+
+def test_json_safe_turns_what_json_cannot_hold_into_plain_values():
+    import json
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from engine.fileio import json_safe
+
+    value = {"a": [1.0, math.nan, (math.inf, -math.inf)], 2: np.float32(0.5), "n": np.int64(3),
+             "ok": np.bool_(True), "zero_d": np.array(2.5), "path": Path("x/y"), "none": None, "s": "t"}
+    out = json_safe(value)
+    assert out == {"a": [1.0, None, [None, None]], "2": 0.5, "n": 3, "ok": True, "zero_d": 2.5,
+                   "path": str(Path("x/y")), "none": None, "s": "t"}
+    assert type(out["n"]) is int and type(out["ok"]) is bool
+    json.dumps(out, allow_nan=False)  # strict JSON
