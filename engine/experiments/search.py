@@ -37,7 +37,7 @@ from ..errors import ConfigError, EBMError
 from ..fileio import atomic_write_text
 from ..training.config import ExperimentConfig, dumps_config, tomllib
 from .asha import FAILED, Job, Scheduler, rungs
-from .executors import make_executor
+from .executors import FileStop, make_executor
 from .search_results import LOG_NAME, SearchResults, append_line, read_log, score_of
 from .space import SearchSpace, apply_params
 from .trial import OBJECTIVES
@@ -284,7 +284,7 @@ class Search:
         deadline = time.time() + 60.0 * s.minutes if s.minutes else None
         session = _Session(scheduler, deadline, progress)
         executor = make_executor(workers, ray_address)
-        token: Any = stop if getattr(executor, "in_process", False) else str(stop_file)
+        token: Any = stop if getattr(executor, "in_process", False) else FileStop(stop_file)
         in_flight: dict[Future, tuple[int, Job]] = {}
         count = 0
         clean = False
@@ -421,7 +421,7 @@ def run_rung(config: dict[str, Any], run_dir: str, start: int, target: int, trai
     """Train one trial from its run folder's last checkpoint until it has ``target`` iterations,
     then evaluate. ``start``: the iteration the rung began at (the loss curve is reported from there).
 
-    stop: a threading.Event (same process), a file path whose existence means stop, or None;
+    stop: a threading.Event (same process), an executors.FileStop (worker processes), or None;
     deadline: a time.time() at which to stop. A stopped rung returns {"interrupted": True}
     after checkpointing where it stopped. A module-level function of plain arguments, so it
     can run in a worker process or on Ray.
@@ -432,8 +432,6 @@ def run_rung(config: dict[str, Any], run_dir: str, start: int, target: int, trai
     def halted() -> bool:
         if deadline is not None and time.time() >= deadline:
             return True
-        if isinstance(stop, str):
-            return os.path.exists(stop)
         return stop is not None and stop.is_set()
 
     def check(_report: Any) -> None:
