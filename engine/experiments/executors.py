@@ -12,7 +12,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from concurrent.futures import Future, ProcessPoolExecutor
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable
 
 from ..errors import ConfigError
@@ -176,3 +178,47 @@ def make_executor(workers: int = 0, ray_address: str | None = None) -> InlineExe
         return RayExecutor(ray_address, workers or None)
     return LocalExecutor(workers) if workers else InlineExecutor()
 
+
+
+def run_all(fn: Callable[..., Any], tasks: Sequence[tuple], workers: int = 0, ray_address: str | None = None,
+            stop: Any = None, on_result: Callable[[int, Any], Any] | None = None) -> dict[int, Any]:
+    """Run ``fn(*task, stop_token)`` for every task, as many at once as the executor has slots.
+
+    stop: an Event-like object, checked before each submission and handed to the running
+    tasks (the Event itself in this process, a FileStop in worker processes), which end
+    early and return None. on_result(index, result) is called in this thread as each task
+    finishes (ties in task order); a None result is left out. Returns {index: result}.
+    """
+    executor = make_executor(workers, ray_address)
+    window = getattr(executor, "slots", None) or max(1, workers)
+    pending: dict[Future, int] = {}
+    results: dict[int, Any] = {}
+    queue = iter(enumerate(tasks))
+    exhausted = False
+    scratch = tempfile.TemporaryDirectory(prefix="ebm-tasks-")
+    token, flag = stop_token(executor, stop, scratch.name)
+    try:
+        while True:
+            while not exhausted and len(pending) < window and not (stop is not None and stop.is_set()):
+                item = next(queue, None)
+                if item is None:
+                    exhausted = True
+                    break
+                pending[executor.submit(fn, *item[1], token)] = item[0]
+            if not pending:
+                break
+            done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            if flag is not None and stop.is_set() and not flag.is_set():
+                flag.set()  # the running tasks end at their next iteration
+            for future in sorted(done, key=lambda f: pending[f]):
+                index = pending.pop(future)
+                result = future.result()
+                if result is None:  # cut short by stop
+                    continue
+                results[index] = result
+                if on_result is not None:
+                    on_result(index, result)
+    finally:
+        executor.shutdown(cancel=bool(pending) or not exhausted)
+        scratch.cleanup()
+    return results

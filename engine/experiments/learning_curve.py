@@ -29,11 +29,9 @@ import io
 import json
 import math
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +42,7 @@ from ..data.dataset import Dataset, load_dataset
 from ..errors import ConfigError, DataError
 from ..fileio import json_safe, write_file
 from ..training.config import ExperimentConfig, load_config
-from .executors import make_executor, stop_token
+from .executors import run_all
 from .trial import OBJECTIVES, config_metrics, is_minimized, train_and_evaluate
 
 RESULT_KIND = "ebm-studio learning curve"
@@ -373,11 +371,6 @@ def run_trial(config_dict: dict[str, Any], size: int, seed: int, stop: Any = Non
     return CurvePoint(size, seed, dict(result.metrics), result.iterations, result.diverged).row()
 
 
-class _Stop:
-    def is_set(self) -> bool:
-        return False
-
-
 def run_learning_curve(config: ExperimentConfig, sizes: Sequence[int] | None = None, seeds: Iterable[int] = (0,),
                        iterations: int | None = None, workers: int = 0, ray_address: str | None = None,
                        on_result: Callable[[CurvePoint], Any] | None = None,
@@ -410,40 +403,15 @@ def run_learning_curve(config: ExperimentConfig, sizes: Sequence[int] | None = N
     info = {"config": config.to_dict(), "dataset": train.name, "n_train": n_train, "n_val": len(val),
             "sizes": sizes, "seeds": seeds, "iterations": config.train.iterations, "complete": False}
     tasks = [(size, seed) for size in sizes for seed in seeds]  # small sizes first: a stopped curve is usable
-    stop = stop if stop is not None else _Stop()
-    executor = make_executor(workers, ray_address)
-    window = getattr(executor, "slots", None) or max(1, workers)  # trials in flight at once
-    pending: dict[Future, tuple[int, int]] = {}
     points: list[CurvePoint] = []
-    queue = iter(tasks)
-    exhausted = False
-    scratch = tempfile.TemporaryDirectory(prefix="ebm-learning-curve-")
-    token, flag = stop_token(executor, stop, scratch.name)  # worker processes cannot see an Event
-    try:
-        while True:
-            while not exhausted and len(pending) < window and not stop.is_set():
-                task = next(queue, None)
-                if task is None:
-                    exhausted = True
-                    break
-                pending[executor.submit(run_trial, config.to_dict(), *task, token)] = task
-            if not pending:
-                break
-            done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            if flag is not None and stop.is_set() and not flag.is_set():
-                flag.set()  # the running trials end at their next iteration
-            for future in sorted(done, key=lambda f: pending[f]):
-                pending.pop(future)
-                row = future.result()
-                if row is None:  # stopped midway
-                    continue
-                point = _point_from_row(row)
-                points.append(point)
-                if on_result is not None:
-                    on_result(point)
-    finally:
-        executor.shutdown(cancel=bool(pending) or not exhausted)
-        scratch.cleanup()
+
+    def collect(_index: int, row: dict[str, Any]) -> None:
+        points.append(_point_from_row(row))
+        if on_result is not None:
+            on_result(points[-1])
+
+    plain = config.to_dict()  # what a worker process can take
+    run_all(run_trial, [(plain, size, seed) for size, seed in tasks], workers, ray_address, stop, collect)
     info["complete"] = len(points) == len(tasks)
     points.sort(key=lambda p: (p.size, p.seed))
     return LearningCurve(points, metric, info)

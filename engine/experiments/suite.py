@@ -32,10 +32,8 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +43,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..fileio import json_safe, write_file
 from ..training.config import ExperimentConfig, load_config
-from .executors import make_executor, stop_token
+from .executors import run_all
 from .trial import is_minimized, train_and_evaluate
 
 SUITE_VERSION = 1
@@ -184,38 +182,8 @@ def run_suite(quick: bool = False, workers: int = 0, only: str | None = None, ra
     """
     cases = select_cases(only)
     info = machine_info(quick, workers)
-    executor = make_executor(workers, ray_address)
-    window = getattr(executor, "slots", None) or max(1, workers)
-    pending: dict[Future, int] = {}
-    rows: dict[int, dict[str, Any]] = {}
-    queue = iter(enumerate(cases))
-    exhausted = False
-    scratch = tempfile.TemporaryDirectory(prefix="ebm-benchmark-")
-    token, flag = stop_token(executor, stop, scratch.name)  # worker processes cannot see an Event
-    try:
-        while True:
-            while not exhausted and len(pending) < window and not (stop is not None and stop.is_set()):
-                item = next(queue, None)
-                if item is None:
-                    exhausted = True
-                    break
-                pending[executor.submit(run_case, item[1].name, quick, token)] = item[0]
-            if not pending:
-                break
-            done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            if flag is not None and stop.is_set() and not flag.is_set():
-                flag.set()  # the running cases end at their next iteration
-            for future in sorted(done, key=lambda f: pending[f]):
-                index = pending.pop(future)
-                row = future.result()
-                if row is None:  # stopped midway
-                    continue
-                rows[index] = row
-                if on_result is not None:
-                    on_result(rows[index])
-    finally:
-        executor.shutdown(cancel=bool(pending) or not exhausted)
-        scratch.cleanup()
+    rows = run_all(run_case, [(case.name, quick) for case in cases], workers, ray_address, stop,
+                   None if on_result is None else lambda _index, row: on_result(row))
     return BenchmarkResult([rows[i] for i in sorted(rows)], info)
 
 
