@@ -12,7 +12,6 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,7 @@ from PySide6.QtWidgets import QApplication
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def wait(app: QApplication, condition: Callable[[], bool], timeout: float = 900.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise TimeoutError("the window did not finish in time")
-        app.processEvents()
-        time.sleep(0.01)
+from screenshots import wait  # noqa: E402 - tools/screenshots.py, the folder of this script
 
 
 def _inpaint(w: Any, quick: bool) -> None:

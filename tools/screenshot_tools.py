@@ -21,14 +21,7 @@ from PySide6.QtWidgets import QApplication
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def wait(app: QApplication, condition, timeout: float = 1200.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise TimeoutError("the window did not get there in time")
-        app.processEvents()
-        time.sleep(0.01)
+from screenshots import wait  # noqa: E402 - tools/screenshots.py, the folder of this script
 
 
 def run_and_wait(app: QApplication, window) -> None:

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def wait(app: QApplication, condition, timeout: float = 600.0) -> None:
+def wait(app: QApplication, condition, timeout: float = 1200.0) -> None:
+    """Process events until condition() holds (the screenshot scripts share this)."""
     end = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > end:
