@@ -42,7 +42,7 @@ from engine.data import builtin, toy2d
 from engine.errors import ConfigError, EBMError, ModelFileError
 
 from ..views.common import PALETTE
-from ..views.landscape_view import display_levels, image_rect
+from ..views.landscape_view import add_energy_image, display_levels, image_rect
 from ..views.log_axis import ReadableAxis
 from ..views.tiles import tile_images
 from .widgets import spin  # noqa: F401 - the windows import it from here too
@@ -537,13 +537,7 @@ class LandscapePlot(pg.PlotWidget):
         self.plot.setLabel("bottom", "x1")
         self.plot.setLabel("left", "x2")
         self.plot.setAspectLocked(True)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setZValue(-100)
-        self.plot.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(colorMap="magma", interactive=False, width=14, colorMapMenu=False)
-        self.colorbar.axis.enableAutoSIPrefix(False)
-        self.colorbar.axis.setWidth(62)
-        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        self.image, self.colorbar = add_energy_image(self.plot)
         self.mode = ""
 
     def show_grid(self, xs: np.ndarray, ys: np.ndarray, z: np.ndarray, mode: str = "Energy") -> None:

@@ -33,6 +33,18 @@ def image_rect(xs: np.ndarray, ys: np.ndarray) -> QRectF:
     return QRectF(float(xs[0]) - dx / 2, float(ys[0]) - dy / 2, dx * xs.size, dy * ys.size)
 
 
+def add_energy_image(plot: pg.PlotItem) -> tuple[pg.ImageItem, pg.ColorBarItem]:
+    """A grid image under everything else in ``plot`` with a magma colour bar beside it."""
+    image = pg.ImageItem(axisOrder="row-major")
+    image.setZValue(-100)
+    plot.addItem(image)
+    colorbar = pg.ColorBarItem(colorMap="magma", interactive=False, width=14, colorMapMenu=False)
+    colorbar.axis.enableAutoSIPrefix(False)
+    colorbar.axis.setWidth(62)
+    colorbar.setImageItem(image, insert_in=plot)
+    return image, colorbar
+
+
 def display_levels(z: np.ndarray, mode: str) -> tuple[float, float]:
     """Colour range for one mode: energies clip their top 2 % (the box edges), densities start at 0."""
     finite = z[np.isfinite(z)]
@@ -99,13 +111,7 @@ class LandscapeView(QWidget):
         self.plot.showGrid(x=False, y=False)
         self.plot.getViewBox().disableAutoRange()
 
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setZValue(-100)
-        self.plot.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(colorMap="magma", interactive=False, width=14, colorMapMenu=False)
-        self.colorbar.axis.enableAutoSIPrefix(False)
-        self.colorbar.axis.setWidth(62)
-        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        self.image, self.colorbar = add_energy_image(self.plot)
         self._cmap_name = "magma"
 
         self.data_scatter = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(255, 255, 255, 90))
