@@ -7,7 +7,11 @@ Python threads scale for large array work. Two ways are offered:
   hand-off costs tens of microseconds;
 - ``run_split``: whole computations side by side (a network on each part of
   the batch, see EnergyNet). Inside them nested chunking runs inline and BLAS
-  uses one thread per caller, so the cores are not oversubscribed.
+  runs one thread per call, so the cores are not oversubscribed.
+
+NumPy's OpenBLAS has one thread count for the whole process (see
+blas.set_threads), so it is lowered to 1 for as long as any split runs and
+given back when the last one ends; everything else keeps BLAS's own threads.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 from . import blas
 
@@ -23,6 +28,9 @@ _WORKERS = max(1, min(8, os.cpu_count() or 1))
 _MIN_ELEMENTS = 1 << 19  # below this a thread hand-off costs more than it saves
 _pool: ThreadPoolExecutor | None = None
 _local = threading.local()
+_splits_lock = threading.Lock()
+_splits = 0  # run_split calls in progress, in any thread
+_blas_threads: int | None = None  # BLAS's count before the first of them
 
 
 def workers() -> int:
@@ -32,8 +40,7 @@ def workers() -> int:
 def _get_pool() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="ebm-worker",
-                                   initializer=blas.set_local_threads, initargs=(1,))
+        _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="ebm-worker")
     return _pool
 
 
@@ -53,7 +60,7 @@ def run_chunks(fn: Callable[[int, int], None], n: int, elements: int, on_gpu: bo
 
 def can_split() -> bool:
     """Whether run_split can run computations side by side (needs per-thread BLAS threads)."""
-    return _WORKERS > 1 and blas.has_local_threads() and not getattr(_local, "serial", False)
+    return _WORKERS > 1 and blas.has_thread_control() and not getattr(_local, "serial", False)
 
 
 def _serially(fn: Callable[[], Any]) -> Any:
@@ -64,13 +71,29 @@ def _serially(fn: Callable[[], Any]) -> Any:
         _local.serial = False
 
 
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS single-threaded while any split runs (concurrent multi-threaded calls oversubscribe the cores)."""
+    global _splits, _blas_threads
+    with _splits_lock:
+        _splits += 1
+        if _splits == 1:
+            _blas_threads = blas.set_threads(1)
+    try:
+        yield
+    finally:
+        with _splits_lock:
+            _splits -= 1
+            if _splits == 0 and _blas_threads is not None:
+                blas.set_threads(_blas_threads)
+
+
 def run_split(fns: Sequence[Callable[[], Any]]) -> list[Any]:
     """Run the callables concurrently (the first in this thread) and return their results in order."""
-    futures = [_get_pool().submit(_serially, fn) for fn in fns[1:]]
-    previous = blas.set_local_threads(1)
-    try:
-        first = _serially(fns[0])
-    finally:
-        if previous is not None:
-            blas.set_local_threads(previous)
-    return [first] + [f.result() for f in futures]
+    with _one_blas_thread():  # before any part starts, so no part's GEMM runs multi-threaded
+        futures = [_get_pool().submit(_serially, fn) for fn in fns[1:]]
+        try:
+            first = _serially(fns[0])
+        finally:
+            results = [f.result() for f in futures]
+    return [first] + results

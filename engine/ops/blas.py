@@ -65,12 +65,17 @@ def _load_thread_setter() -> Any:
 _SET_LOCAL_THREADS = _load_thread_setter()
 
 
-def has_local_threads() -> bool:
+def has_thread_control() -> bool:
     return _SET_LOCAL_THREADS is not None
 
 
-def set_local_threads(n: int) -> int | None:
-    """BLAS threads for calls from this thread only; returns the previous count (None: unsupported)."""
+def set_threads(n: int) -> int | None:
+    """BLAS threads for every caller; returns the previous count (None: unsupported).
+
+    OpenBLAS calls this openblas_set_num_threads_local, but NumPy's bundled
+    build applies it to the whole process (measured: a count set in one thread
+    is what the next thread reads back), so it is treated as process-wide.
+    """
     return None if _SET_LOCAL_THREADS is None else int(_SET_LOCAL_THREADS(int(n)))
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import engine.models.energy_net as energy_net
 from engine.models import PRESETS, EnergyNet
-from engine.ops import _parallel
+from engine.ops import _parallel, blas
 
 
 @pytest.mark.parametrize("name, batch", [("W0", 40), ("W1", 12), ("W2", 6), ("convnet_small", 9)])
@@ -56,3 +56,23 @@ def test_training_passes_are_bit_reproducible(monkeypatch):
     for run in runs[1:]:
         for a, b in zip(runs[0], run):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_split_gives_blas_its_threads_back(monkeypatch):
+    """NumPy's OpenBLAS keeps one thread count per process: splits must restore it.
+
+    Before, the worker pool's threads set it to 1 for good when they started,
+    and every whole-batch GEMM after that (the training update) ran on one core.
+    """
+    if not _parallel.can_split():
+        pytest.skip("needs 2+ cores and BLAS thread control")
+    monkeypatch.setattr(_parallel, "_pool", None)  # a pool whose threads start in this test
+    before = blas.set_threads(2)
+    try:
+        _parallel.run_chunks(lambda a, b: None, 4, 1 << 30)
+        assert blas.set_threads(2) == 2
+        seen = _parallel.run_split([lambda: blas.set_threads(1), lambda: 0])
+        assert seen[0] == 1  # one BLAS thread inside the split
+        assert blas.set_threads(2) == 2
+    finally:
+        blas.set_threads(before)
