@@ -109,9 +109,11 @@ class EnergyNet:
         On the CPU a large batch is split over the cores, each part run by its
         own copy of the layers (sharing the parameters), see :meth:`_split_of`.
         """
-        # Parameter-gradient passes stay whole: OpenBLAS's long-K weight-gradient GEMMs are not
-        # bit-reproducible when two threads call it at once, and a run must repeat exactly.
-        parts = None if param_grads else self._split_of(x.shape[0])
+        # Parameter-gradient passes split too: the parts' weight gradients are summed in a fixed
+        # order, so a run repeats bit for bit on the same machine (the number of parts, one per
+        # core, sets the rounding). They once stayed whole because a part's GEMM could start
+        # multi-threaded before the split lowered BLAS's process-wide thread count.
+        parts = self._split_of(x.shape[0])
         if save:
             self._saved_split = parts
         if parts is None:
