@@ -7,9 +7,9 @@ with no transposes, and every strided copy moves contiguous runs of N samples:
     gw[O, C*k*k]    = gy @ col.T
 im2col/col2im loop over the kh*kw taps with strided slice copies (no loop
 over pixels or samples). Padding is never materialised: each tap copies the
-rows and columns that fall inside the image and zeroes the rest. Where the
-col2im scatter is the bottleneck (wide stride-2 layers), the input gradient
-takes the shifted-window path of engine.ops.conv_windows instead.
+rows and columns that fall inside the image and zeroes the rest. Strided
+layers whose kernel is a multiple of the stride (k4 s2) take the row-window
+path of engine.ops.conv_rows instead: a half-size col, same arithmetic.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from .. import kernels
 from ..backend import get_array_module
 from ..kernels import conv as gpu
-from . import conv_windows
+from . import conv_rows
 from ._geometry import conv_output_size, strided, tap_range
 from ._parallel import run_chunks
 from .blas import gemm
@@ -96,6 +96,9 @@ def conv2d_forward(x: Any, w: Any, b: Any | None, stride: int, padding: int,
     if Cw != C:
         raise ValueError(f"conv2d: input has {C} channels, weight expects {Cw}")
     oh, ow = conv_output_size(H, kh, stride, padding), conv_output_size(W, kw, stride, padding)
+    if _row_windows(x, w.shape, stride, oh, ow):
+        z = im2col(x, stride, kw, stride, padding, conv_rows.z_rows(oh, kh, stride), ow, out=col_buffer)
+        return conv_rows.forward(z, w, b, stride, oh, ow), z
     col = im2col(x, kh, kw, stride, padding, oh, ow, out=col_buffer)
     cols = col.reshape(C * kh * kw, -1)
     if b is None:
@@ -112,10 +115,12 @@ def conv2d_backward_input(gy: Any, w: Any, in_shape: tuple, stride: int, padding
     xp = get_array_module(gy)
     O, oh, ow, N = gy.shape
     _, C, kh, kw = w.shape
-    if conv_windows.pays_off(C, kh, stride, ow) and xp is np:
-        return conv_windows.backward_input(gy, w, in_shape, stride, padding)
-    gcol = xp.matmul(w.reshape(O, -1).T, gy.reshape(O, -1))
-    gx = col2im(gcol.reshape(C, kh, kw, oh, ow, N), in_shape[1], in_shape[2], stride, padding)
+    if _row_windows(gy, w.shape, stride, oh, ow):
+        gz = conv_rows.backward_z(gy, w, stride, (C, stride, kw, conv_rows.z_rows(oh, kh, stride), ow, N))
+        gx = col2im(gz, in_shape[1], in_shape[2], stride, padding)
+    else:
+        gcol = xp.matmul(w.reshape(O, -1).T, gy.reshape(O, -1))
+        gx = col2im(gcol.reshape(C, kh, kw, oh, ow, N), in_shape[1], in_shape[2], stride, padding)
     assert gx.shape == tuple(in_shape)
     return gx
 
@@ -124,6 +129,18 @@ def conv2d_backward_params(gy: Any, col: Any, w_shape: tuple, with_bias: bool) -
     """gy: (O, OH, OW, N), col from the forward -> (gw: w_shape, gb: (O,) or None)."""
     O = gy.shape[0]
     g2 = gy.reshape(O, -1)
-    gw = (g2 @ col.reshape(math.prod(w_shape[1:]), g2.shape[1]).T).reshape(w_shape)
+    if col.shape[1] != w_shape[2]:  # the row-window path's z: s row phases where col has k row taps
+        gw = conv_rows.backward_params(gy, col, w_shape, col.shape[1])
+    else:
+        gw = (g2 @ col.reshape(math.prod(w_shape[1:]), g2.shape[1]).T).reshape(w_shape)
     gb = g2.sum(axis=1) if with_bias else None
     return gw, gb
+
+
+def _row_windows(a: Any, w_shape: tuple, stride: int, oh: int, ow: int) -> bool:
+    """Whether this convolution takes the row-window path (NumPy, square k a multiple of s > 1).
+
+    a: the input or output gradient, (C|O, H, W, N); forward and backward decide alike.
+    """
+    O, _, kh, kw = w_shape
+    return kh == kw and get_array_module(a) is np and conv_rows.pays_off(O, kh, stride, oh, ow, a.shape[-1])

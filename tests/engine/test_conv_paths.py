@@ -1,51 +1,21 @@
-"""The two input-gradient paths of the convolution agree, and gemm matches matmul."""
+"""Which convolution path is chosen, and gemm matches matmul (both paths are checked in test_ops_conv)."""
 
 import numpy as np
 import pytest
 
-from engine.ops import blas, conv, conv_windows
+from engine.ops import blas, conv_rows
 
 
-def _naive_input_grad(gy, w, in_shape, s, p):
-    """gx[c, h, w, n] = sum over o, i, j of w[o, c, i, j] gy[o, oh, ow, n] with h = s*oh + i - p."""
-    O, oh, ow, N = gy.shape
-    gx = np.zeros(in_shape)
-    C, H, W, _ = in_shape
-    k = w.shape[2]
-    for a in range(oh):
-        for b in range(ow):
-            for i in range(k):
-                for j in range(k):
-                    h, v = s * a + i - p, s * b + j - p
-                    if 0 <= h < H and 0 <= v < W:
-                        gx[:, h, v, :] += np.einsum("oc,on->cn", w[:, :, i, j], gy[:, a, b, :])
-    return gx
-
-
-@pytest.mark.parametrize("shape", [
-    # C, H, W, N, O, k, s, p
-    (3, 7, 9, 2, 4, 3, 1, 1), (4, 8, 8, 3, 5, 4, 2, 1), (2, 9, 7, 1, 3, 5, 2, 4),
-    (2, 5, 5, 2, 3, 2, 2, 0), (2, 7, 6, 2, 3, 2, 2, 0), (2, 11, 8, 2, 3, 3, 3, 2), (3, 6, 7, 2, 2, 1, 1, 0),
-])
-def test_window_and_col2im_input_gradients_match_the_naive_sum(shape):
-    C, H, W, N, O, k, s, p = shape
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((C, H, W, N))
-    w = rng.standard_normal((O, C, k, k))
-    y, _ = conv.conv2d_forward(x, w, None, s, p)
-    gy = rng.standard_normal(y.shape)
-    ref = _naive_input_grad(gy, w, x.shape, s, p)
-    np.testing.assert_allclose(conv_windows.backward_input(gy, w, x.shape, s, p), ref, atol=1e-12)
-    np.testing.assert_allclose(conv.conv2d_backward_input(gy, w, x.shape, s, p), ref, atol=1e-12)
-
-
-def test_window_path_is_chosen_for_wide_stride2_layers_only():
+def test_row_window_path_is_chosen_where_it_saves_memory_traffic():
     if not blas.has_direct_blas():
         pytest.skip("NumPy is not linked to an OpenBLAS with cblas symbols")
-    assert conv_windows.pays_off(channels=64, kernel=4, stride=2, out_width=16)
-    assert not conv_windows.pays_off(channels=64, kernel=3, stride=2, out_width=16)  # odd kernel wastes taps
-    assert not conv_windows.pays_off(channels=64, kernel=4, stride=2, out_width=8)
-    assert not conv_windows.pays_off(channels=3, kernel=3, stride=1, out_width=32)
+    # W2's layers at 32 images: 64 and 128 channels in, 16x16 and 8x8 out; 256 in, 4x4 out
+    assert conv_rows.pays_off(out_channels=128, kernel=4, stride=2, oh=16, ow=16, n=32)
+    assert conv_rows.pays_off(out_channels=256, kernel=4, stride=2, oh=8, ow=8, n=32)
+    assert not conv_rows.pays_off(out_channels=512, kernel=4, stride=2, oh=4, ow=4, n=32)
+    assert not conv_rows.pays_off(out_channels=64, kernel=3, stride=2, oh=16, ow=16, n=32)  # k not a multiple of s
+    assert not conv_rows.pays_off(out_channels=64, kernel=2, stride=2, oh=16, ow=16, n=32)  # one row offset
+    assert not conv_rows.pays_off(out_channels=64, kernel=3, stride=1, oh=32, ow=32, n=32)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

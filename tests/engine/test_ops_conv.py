@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.ops import conv
+from engine.ops import conv, conv_rows
 from tests.engine import reference as ref
 from tests.gradcheck import check_gradients, forward_tolerance, parameterize, product_cases
 
@@ -24,7 +24,20 @@ CONV_CASES = [
     dict(N=1, C=2, H=5, W=6, O=3, k=3, s=3, p=1, bias=False),  # stride 3
     dict(N=2, C=2, H=3, W=2, O=2, k=3, s=1, p=2, bias=True),  # input smaller than the kernel
     dict(N=1, C=2, H=5, W=8, O=2, k=2, s=2, p=1, bias=True),  # even kernel with padding
+    dict(N=2, C=3, H=10, W=7, O=2, k=4, s=2, p=0, bias=False),  # k4 s2 valid, odd width
+    dict(N=1, C=2, H=6, W=9, O=3, k=4, s=2, p=2, bias=True),  # k4 s2 p2, batch 1
+    dict(N=2, C=2, H=11, W=8, O=2, k=6, s=3, p=1, bias=True),  # k6 s3: two row offsets of three phases
 ]
+
+
+@pytest.fixture(autouse=True, params=["im2col", "row_windows"])
+def conv_path(request, monkeypatch):
+    """Every test runs on both paths: plain im2col, and row windows wherever k is a multiple of s > 1."""
+    if request.param == "row_windows":
+        monkeypatch.setattr(conv_rows, "pays_off", lambda o, k, s, *sizes: conv_rows.applies(k, s))
+    else:
+        monkeypatch.setattr(conv_rows, "pays_off", lambda *args: False)
+    return request.param
 
 
 def _data(N, C, H, W, O, k, bias, seed=0):
@@ -212,3 +225,13 @@ def test_conv2d_backwards_accept_strided_gradients(N, C, H, W, O, k, s, p, bias)
                                rtol=1e-10, atol=1e-12)
     gw, _ = conv.conv2d_backward_params(ref.to_internal_view(gy), col, w.shape, bias)
     np.testing.assert_allclose(gw, ref.conv2d_grad_params(gy, x, w.shape, s, p)[0], rtol=1e-10, atol=1e-12)
+
+
+def test_each_path_keeps_its_own_col(conv_path):
+    """Row windows gather s row phases over OH + k/s - 1 rows; im2col all k*k taps over OH rows."""
+    x = np.zeros((2, 9, 7, 3))
+    w = np.zeros((4, 2, 4, 4))
+    y, col = conv.conv2d_forward(x, w, None, 2, 1)
+    assert y.shape == (4, 4, 3, 3)
+    expected = (2, 2, 4, 5, 3, 3) if conv_path == "row_windows" else (2, 4, 4, 4, 3, 3)
+    assert col.shape == expected
