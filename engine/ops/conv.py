@@ -96,10 +96,13 @@ def conv2d_forward(x: Any, w: Any, b: Any | None, stride: int, padding: int,
     if Cw != C:
         raise ValueError(f"conv2d: input has {C} channels, weight expects {Cw}")
     oh, ow = conv_output_size(H, kh, stride, padding), conv_output_size(W, kw, stride, padding)
-    if _row_windows(x, w.shape, stride, oh, ow):
-        z = im2col(x, stride, kw, stride, padding, conv_rows.z_rows(oh, kh, stride), ow, out=col_buffer)
-        return conv_rows.forward(z, w, b, stride, oh, ow), z
-    col = im2col(x, kh, kw, stride, padding, oh, ow, out=col_buffer)
+    rows = _row_windows(x, w.shape, stride, oh, ow)
+    taps, oh_col = (stride, conv_rows.z_rows(oh, kh, stride)) if rows else (kh, oh)
+    if col_buffer is not None and col_buffer.shape != (C, taps, kw, oh_col, ow, N):
+        col_buffer = None  # a buffer of the other path
+    col = im2col(x, taps, kw, stride, padding, oh_col, ow, out=col_buffer)
+    if rows:
+        return conv_rows.forward(col, w, b, stride, oh, ow), col
     cols = col.reshape(C * kh * kw, -1)
     if b is None:
         y = xp.matmul(w.reshape(O, -1), cols)
