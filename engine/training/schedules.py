@@ -30,6 +30,14 @@ class Schedule:
         """The settings as plain data (``make_schedule(**d)`` rebuilds it)."""
         raise NotImplementedError
 
+    def scaled(self, factor: float) -> "Schedule":
+        """The same curve with every rate times ``factor`` (a rollback halves the rates, not the shape)."""
+        settings = self.to_dict()
+        for key in ("lr", "min_lr"):
+            if key in settings:
+                settings[key] *= factor
+        return make_schedule(**settings)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "kind")
         return f"{type(self).__name__}({args})"

@@ -37,7 +37,7 @@ from .factory import build_buffer, build_data, build_model, build_sampler
 from .loss import contrastive_loss
 from .optimizers import clip_grad_norm, make_optimizer
 from .report import Report
-from .schedules import make_schedule
+from .schedules import as_schedule, make_schedule
 
 KEEP_CHECKPOINTS = 3
 MAX_ROLLBACKS = 10  # per Trainer: then the run stops with a DivergenceError
@@ -76,6 +76,7 @@ class Trainer:
         self.last_samples: np.ndarray | None = None
         self._stop = threading.Event()
         self._rollbacks = 0
+        self._lr_scale = 1.0  # rollbacks halve the whole learning-rate schedule
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if self.run_dir is not None:
             self._open_run_dir(resume)
@@ -222,7 +223,7 @@ class Trainer:
         advice = ("try a smaller sampler.step_size or train.lr, a larger train.alpha, or gradient clipping "
                   "(sampler.clip_grad, train.grad_clip)")
         if self.config.train.on_divergence == "rollback" and self._rollbacks < MAX_ROLLBACKS:
-            lr, step = self.optimizer.lr * 0.5, self.sampler.step_size * 0.5  # halvings add up over rollbacks
+            scale, step = self._lr_scale * 0.5, self.sampler.step_size * 0.5  # halvings add up over rollbacks
             # only the negatives blew up (E(x+) and the loss were fine): the parameters of this
             # iteration are good, so its own checkpoint is a place to go back to, with a smaller step
             negatives_only = problem.startswith("E(x-)")
@@ -233,7 +234,7 @@ class Trainer:
                     continue
                 self._discard_checkpoints_after(path)
                 self._rollbacks += 1
-                self.optimizer.set_lr(lr)
+                self._set_lr_scale(scale)
                 self._set_sampler_step(step)
                 message = (f"training diverged at iteration {it}: {problem}; rolled back to iteration "
                            f"{self.iteration} and halved the learning rate and the sampler step "
@@ -264,6 +265,11 @@ class Trainer:
         for newer in ckpt.list_checkpoints(self.checkpoint_dir):
             if newer.name > path.name:
                 newer.unlink(missing_ok=True)
+
+    def _set_lr_scale(self, scale: float) -> None:
+        """The configured schedule times ``scale``: a cosine or step schedule keeps its shape."""
+        self._lr_scale = scale
+        self.optimizer.set_lr(as_schedule(self._schedule(self.config.train.lr)).scaled(scale))
 
     def _set_sampler_step(self, step_size: float) -> None:
         s = self.sampler
@@ -376,7 +382,8 @@ class Trainer:
             for i, a in enumerate(arrays):
                 tensors[f"optim/{name}/{i}"] = a
         meta: dict[str, Any] = {"iteration": self.iteration, "optimizer": opt, "rng": _rng_state(self.rng),
-                                "curves": self.curves.to_csv(), "sampler_step": self.sampler.step_size}
+                                "curves": self.curves.to_csv(), "sampler_step": self.sampler.step_size,
+                                "lr_scale": self._lr_scale}
         if self.buffer is not None:
             b = self.buffer.state_dict()
             tensors["buffer/samples"], tensors["buffer/valid"] = b.pop("samples"), b.pop("valid")
@@ -414,6 +421,8 @@ class Trainer:
         self.curves = CurveLog.from_csv(meta["curves"], source=str(path)) if meta.get("curves") else CurveLog()
         if "sampler_step" in meta:
             self._set_sampler_step(meta["sampler_step"])
+        if "lr_scale" in meta:  # older checkpoints: a constant rate is restored by the optimizer
+            self._set_lr_scale(float(meta["lr_scale"]))
         self.iteration = int(meta["iteration"])
 
     def save(self) -> None:

@@ -313,3 +313,17 @@ def test_step_checks_gradients():
     with pytest.raises(ValueError, match="gradient 1 has shape"):
         opt.step([np.zeros((4, 3)), np.zeros(4), np.zeros((2, 2, 3))])
     assert opt.step_count == 0
+
+
+@pytest.mark.parametrize("settings", [
+    {"kind": "constant", "lr": 0.3},
+    {"kind": "step", "lr": 0.3, "step_size": 4, "gamma": 0.5},
+    {"kind": "cosine", "lr": 0.3, "total_steps": 10, "min_lr": 0.01},
+    {"kind": "cosine", "lr": 0.3, "total_steps": 10, "min_lr": 0.01, "warmup_steps": 3},
+])
+def test_a_scaled_schedule_is_the_same_curve_times_the_factor(settings):
+    schedule = make_schedule(**settings)
+    half = schedule.scaled(0.5)
+    assert type(half) is type(schedule)
+    for step in range(16):
+        assert half.lr_at(step) == pytest.approx(0.5 * schedule.lr_at(step), rel=1e-12)

@@ -113,3 +113,21 @@ def test_rollback_without_an_older_checkpoint_stops(tmp_path):
     trainer = Trainer(_rollback_config(lr=1e3))
     with pytest.raises(DivergenceError, match="diverged at iteration 2"):
         list(trainer.run())
+
+
+def test_rollback_halves_a_cosine_schedule_and_keeps_its_shape(tmp_path):
+    """A rollback halves the whole schedule: it used to replace it with a constant rate."""
+    run_dir = tmp_path / "run"
+    trainer = Trainer(_rollback_config(schedule="cosine"), run_dir)
+    full = trainer.optimizer.schedule
+    rolled = False
+    for report in itertools.islice(trainer.run(), 100):
+        rolled = rolled or report.message.startswith("training diverged")
+    assert rolled and trainer.iteration == 12
+    scale = trainer._lr_scale
+    assert scale < 1.0
+    assert type(trainer.optimizer.schedule) is type(full)
+    for step in (0, 5, 11, 12):
+        assert trainer.optimizer.schedule.lr_at(step) == pytest.approx(scale * full.lr_at(step), rel=1e-12)
+    resumed = Trainer(_rollback_config(schedule="cosine"), run_dir, resume=True)
+    assert resumed.optimizer.schedule == trainer.optimizer.schedule
