@@ -30,7 +30,7 @@ import numpy as np
 from . import backend, kernels
 from .models import EnergyNet
 from .models.presets import PRESETS
-from .samplers.langevin import langevin_update_
+from .samplers.langevin import LangevinSampler, langevin_update_
 from .training.loss import contrastive_loss
 from .training.optimizers import Adam
 
@@ -87,6 +87,8 @@ class OurIteration:
         shape = (w.batch, *w.input_shape)
         self.x_pos = self.rng.uniform(-1.0, 1.0, shape).astype(np.float32)
         self.x_neg = self.rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+        self.sampler = LangevinSampler(step_size=w.step_size, noise=w.noise, clip_grad=CLIP, clamp=(-1.0, 1.0),
+                                       n_steps=w.steps)
 
     def langevin_step(self) -> None:
         w = self.w
@@ -94,8 +96,8 @@ class OurIteration:
         langevin_update_(self.x_neg, grad, w.step_size, w.noise, self.rng, CLIP, (-1.0, 1.0))
 
     def __call__(self) -> None:
-        for _ in range(self.w.steps):
-            self.langevin_step()
+        # the K steps as training runs them: LangevinSampler.run (which may use worker processes)
+        self.x_neg = self.sampler.run(self.net, self.x_neg, self.rng).x
         self.net.power_iteration()
         e = self.net.forward(self.xp.concatenate([self.x_pos, self.x_neg]), param_grads=True)
         b = self.w.batch

@@ -44,6 +44,7 @@ def _init_worker(threads: int) -> None:
     """In each worker: leave Ctrl-C to the parent (it stops the tasks cleanly) and share the cores
     between the workers instead of every worker's BLAS starting one thread per core."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["EBM_CHAIN_PROCESSES"] = "0"  # the cores are the trials'; no Langevin worker processes
     for name in _BLAS_THREADS:
         os.environ.setdefault(name, str(threads))  # read when numpy loads, if it has not yet
     try:
@@ -52,6 +53,12 @@ def _init_worker(threads: int) -> None:
         threadpool_limits(int(os.environ["OMP_NUM_THREADS"]))
     except Exception:  # noqa: BLE001 - only a speed matter
         pass
+
+
+def _on_one_cpu(fn: Callable[..., Any], *args: Any) -> Any:
+    """A Ray task: fn(*args) on the one CPU Ray gave it, without Langevin worker processes of its own."""
+    os.environ["EBM_CHAIN_PROCESSES"] = "0"
+    return fn(*args)
 
 
 class LocalExecutor:
@@ -112,13 +119,13 @@ class RayExecutor:
                 raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
             self._owns_ray = address == "local"
         self.slots = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self._remote: dict[Callable[..., Any], Any] = {}
+        self._task: Any = None  # _on_one_cpu as a Ray remote function
         self._refs: list[Any] = []
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        if fn not in self._remote:
-            self._remote[fn] = self._ray.remote(num_cpus=1)(fn)
-        ref = self._remote[fn].remote(*args)
+        if self._task is None:
+            self._task = self._ray.remote(num_cpus=1)(_on_one_cpu)
+        ref = self._task.remote(fn, *args)
         self._refs = [r for r in self._refs if not _ready(self._ray, r)] + [ref]
         return ref.future()
 

@@ -63,16 +63,17 @@ def can_split() -> bool:
     return _WORKERS > 1 and blas.has_thread_control() and not getattr(_local, "serial", False)
 
 
-def _serially(fn: Callable[[], Any]) -> Any:
-    _local.serial = True
+def run_serially(fn: Callable[[], Any]) -> Any:
+    """fn() with no nested splits or chunks: for work that already has its share of the cores."""
+    before, _local.serial = getattr(_local, "serial", False), True
     try:
         return fn()
     finally:
-        _local.serial = False
+        _local.serial = before
 
 
 @contextmanager
-def _one_blas_thread() -> Iterator[None]:
+def one_blas_thread() -> Iterator[None]:
     """BLAS single-threaded while any split runs (concurrent multi-threaded calls oversubscribe the cores)."""
     global _splits, _blas_threads
     with _splits_lock:
@@ -90,10 +91,10 @@ def _one_blas_thread() -> Iterator[None]:
 
 def run_split(fns: Sequence[Callable[[], Any]]) -> list[Any]:
     """Run the callables concurrently (the first in this thread) and return their results in order."""
-    with _one_blas_thread():  # before any part starts, so no part's GEMM runs multi-threaded
-        futures = [_get_pool().submit(_serially, fn) for fn in fns[1:]]
+    with one_blas_thread():  # before any part starts, so no part's GEMM runs multi-threaded
+        futures = [_get_pool().submit(run_serially, fn) for fn in fns[1:]]
         try:
-            first = _serially(fns[0])
+            first = run_serially(fns[0])
         finally:
             results = [f.result() for f in futures]
     return [first] + results

@@ -30,6 +30,7 @@ from ..backend import get_array_module
 from ..errors import ConfigError
 from ..kernels import langevin as gpu
 from ..ops.random import standard_normal
+from . import chain_processes
 from .base import (
     Record,
     Recorder,
@@ -145,6 +146,10 @@ class LangevinSampler:
         """
         n = check_n_steps(self.n_steps if n_steps is None else n_steps)
         x = prepare_x(energy, x0)
+        if record is None and fixed_mask is None and fixed_values is None:
+            parts = chain_processes.wanted(energy, x.shape[0])
+            if parts > 1:  # the GIL would hold threads back: parts of the batch in worker processes
+                return SampleResult(x=chain_processes.run(self.chains, energy, x, rng, n, parts))
         mask, values = prepare_fixed(x, fixed_mask, fixed_values)
         rec = Recorder(record, x, n)
         for t, step in enumerate(self.step_sizes(n)):
@@ -155,3 +160,9 @@ class LangevinSampler:
         if rec.wants(n):
             rec.take(n, x, energy.energy(x) if rec.needs_energy(n) else None)
         return rec.finish(SampleResult(x=x))
+
+    def chains(self, energy: Any, x: Any, rng: Any, n_steps: int) -> None:
+        """Run the chains x in place, nothing recorded or fixed: what a worker process runs."""
+        for step in self.step_sizes(n_steps):
+            _, grad = energy.energy_and_grad(x)
+            langevin_update_(x, grad, float(step), self.noise_at(float(step)), rng, self.clip_grad, self.clamp)

@@ -1,0 +1,192 @@
+"""Langevin chains in worker processes: the other cores without the GIL.
+
+Chains are independent, so a batch can be cut into parts that run side by
+side. Threads that split a batch (engine.ops._parallel) serve large
+activations well (W2), but on small ones they wait on each other's GIL:
+measured on W1 (2 cores), half the batch alone takes 5.2 ms per Langevin
+step, both halves on two threads 7.0 ms, and in two processes 5.6 ms.
+
+``run`` cuts a run into one part per core when :func:`wanted` says it pays.
+The first part runs in this process, the others in persistent worker
+processes (spawn), each given the network's config and current parameters.
+Every part draws its noise from its own generator, seeded from the run's
+generator, so the result is the same whichever process ran a part: a worker
+that fails or dies is replaced by running its part here. Set
+EBM_CHAIN_PROCESSES=0 to keep everything in this process (experiment
+trials in worker processes or on Ray do; the workers themselves never
+start more). After a failure the session goes on in this process alone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import threading
+import warnings
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from ..ops import _parallel
+
+# Per part, the largest activation (elements) from which worker processes pay (measured, ms per
+# training iteration, threads or one thread -> processes: digits_convnet 70 -> 47 at 1e5, the
+# 8gaussians MLP 10 -> 15 at 1.6e4, W0's 500x128 no gain) and below which threads lose to the GIL
+# (W1: 2.6e5 per half batch); above MAX threads scale (W2: 2e6).
+MIN_ELEMENTS, MAX_ELEMENTS = 1 << 16, 1 << 20
+
+_lock = threading.Lock()
+_workers: list["_Worker"] = []
+_broken: str | None = None  # why worker processes were given up, for the rest of the session
+
+
+def wanted(energy: Any, n: int) -> int:
+    """How many parts to run ``n`` chains of ``energy`` in (1: no worker processes)."""
+    from ..models.energy_net import EnergyNet  # noqa: PLC0415 - models import the samplers' users
+
+    parts = _parallel.workers()
+    if (type(energy) is not EnergyNet or energy.xp is not np or parts < 2 or n < 2 * parts
+            or os.environ.get("EBM_CHAIN_PROCESSES", "1") == "0" or _broken is not None
+            or os.name != "posix" or not _parallel.can_split()):
+        return 1
+    largest = max(math.prod(s) for s in energy.shapes) * (n // parts)
+    return parts if MIN_ELEMENTS <= largest < MAX_ELEMENTS else 1
+
+
+def run(chains: Any, energy: Any, x: Any, rng: Any, n_steps: int, parts: int) -> Any:
+    """x (modified in place) after ``chains(energy, x_part, part_rng, n_steps)`` on each part."""
+    bounds = [slice(len(x) * i // parts, len(x) * (i + 1) // parts) for i in range(parts)]
+    seeds = [int(s) for s in rng.integers(0, 2**63 - 1, size=parts)]
+    job = (energy.to_json(), {k: np.asarray(v) for k, v in energy.state_dict().items()}, chains)
+    try:
+        workers = _get_workers(parts - 1)
+    except OSError as exc:  # cannot start a process here: run every part in this one
+        _give_up(f"{type(exc).__name__}: {exc}")
+        workers = []
+    sent = [worker.send((*job, x[part], seed, n_steps)) for part, seed, worker in zip(bounds[1:], seeds[1:], workers)]
+    try:
+        with _parallel.one_blas_thread():  # the other cores are the workers'
+            _parallel.run_serially(lambda: chains(energy, x[bounds[0]], np.random.default_rng(seeds[0]), n_steps))
+    finally:  # collect every answer, even after an error here, so none is left in a pipe for the next run
+        results = [worker.receive() if ok else None for worker, ok in zip(workers, sent)]
+    results += [None] * (parts - 1 - len(results))
+    for part, seed, out in zip(bounds[1:], seeds[1:], results):
+        if out is None:  # the worker failed: this process runs its part, with the same noise
+            _parallel.run_serially(lambda: chains(energy, x[part], np.random.default_rng(seed), n_steps))
+        else:
+            x[part] = out
+    return x
+
+
+class _Worker:
+    """One worker: a fresh interpreter running engine.samplers._chain_worker, and a socket to it.
+
+    Not multiprocessing's spawn: that re-runs the caller's main script in the child,
+    which a script without an ``if __name__ == "__main__"`` guard turns into a storm.
+    """
+
+    def __init__(self) -> None:
+        mine, theirs = socket.socketpair()
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        path = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+        env = {**os.environ, "EBM_CHAIN_PROCESSES": "0", "PYTHONPATH": path}  # no workers of its own
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "engine.samplers._chain_worker", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        self.conn = Connection(mine.detach())
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, message: tuple) -> bool:
+        try:
+            self.conn.send(message)
+            return True
+        except (OSError, ValueError) as exc:
+            _give_up(f"{type(exc).__name__}: {exc}")
+            return False
+
+    def receive(self) -> Any | None:
+        """The part's final states, or None when the worker failed."""
+        try:
+            status, value = self.conn.recv()
+        except (EOFError, OSError):
+            status, value = "error", "the worker process ended"
+        if status == "ok":
+            return value
+        _give_up(value)
+        return None
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.conn.close()
+
+
+def _get_workers(count: int) -> list[_Worker]:
+    with _lock:
+        _workers[:] = [w for w in _workers if w.alive()]
+        while len(_workers) < count:
+            _workers.append(_Worker())
+        return _workers[:count]
+
+
+def _give_up(reason: str) -> None:
+    """After a failure, sample in this process only (no worker restarted on every run)."""
+    global _broken
+    if _broken is None:
+        _broken = reason
+        warnings.warn(f"Langevin worker processes stopped ({reason}); sampling goes on in this process",
+                      RuntimeWarning, stacklevel=2)
+
+
+@atexit.register
+def shutdown() -> None:
+    """Stop the worker processes (at exit, or to start afresh) and forget an earlier failure."""
+    global _broken
+    with _lock:
+        for worker in _workers:
+            worker.close()
+        _workers.clear()
+    _broken = None
+
+
+def serve(conn: Any) -> None:
+    """A worker: run the parts it is sent until it gets None."""
+    from ..models.energy_net import EnergyNet  # noqa: PLC0415 - models import the samplers
+    from ..ops import blas  # noqa: PLC0415
+
+    blas.set_threads(1)
+    nets: dict[tuple, EnergyNet] = {}
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        config_json, state, chains, x, seed, n_steps = message
+        try:
+            key = (config_json, x.dtype.str)
+            if key not in nets:
+                nets[key] = EnergyNet(json.loads(config_json), seed=None, dtype=x.dtype, xp=np)
+            net = nets[key]
+            net.load_state_dict(state)
+            _parallel.run_serially(lambda: chains(net, x, np.random.default_rng(seed), n_steps))
+            conn.send(("ok", x))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which runs the part itself
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,98 @@
+"""Langevin chains in worker processes give exactly the chains this process would run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.models import PRESETS, EnergyNet
+from engine.ops import _parallel
+from engine.samplers import LangevinSampler
+from engine.samplers import chain_processes as cp
+
+pytestmark = pytest.mark.skipif(not _parallel.can_split(), reason="needs 2+ cores and BLAS thread control")
+
+SAMPLER = LangevinSampler(step_size=1.0, noise=0.01, clip_grad=0.03, clamp=(-1.0, 1.0), n_steps=4)
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Any batch of the test net is worth worker processes."""
+    monkeypatch.setattr(cp, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(cp, "MAX_ELEMENTS", 1 << 40)
+    monkeypatch.delenv("EBM_CHAIN_PROCESSES", raising=False)
+    yield
+    cp.shutdown()
+
+
+def _net_and_start(n=10):
+    net = EnergyNet(PRESETS["convnet_small"](), seed=1)
+    x0 = np.random.default_rng(2).uniform(-1, 1, (n, *net.input_shape)).astype(np.float32)
+    return net, x0
+
+
+def _in_this_process(net, x0, seed):
+    """What the parts do, each with its own generator seeded from the run's generator."""
+    parts = _parallel.workers()
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, 2**63 - 1, size=parts)
+    x = x0.copy()
+    for i, s in enumerate(seeds):
+        part = slice(len(x) * i // parts, len(x) * (i + 1) // parts)
+        SAMPLER.chains(net, x[part], np.random.default_rng(int(s)), SAMPLER.n_steps)
+    return x
+
+
+def test_worker_processes_run_the_same_chains(small_parts):
+    net, x0 = _net_and_start()
+    assert cp.wanted(net, len(x0)) == _parallel.workers()
+    out = SAMPLER.run(net, x0, np.random.default_rng(5)).x
+    assert cp._workers and all(w.alive() for w in cp._workers)  # the parts did run elsewhere
+    np.testing.assert_array_equal(out, _in_this_process(net, x0, 5))
+    assert not np.array_equal(out, x0)
+    again = SAMPLER.run(net, x0, np.random.default_rng(5)).x  # warm workers, same answer
+    np.testing.assert_array_equal(again, out)
+
+
+def test_workers_follow_the_parameters(small_parts):
+    net, x0 = _net_and_start()
+    SAMPLER.run(net, x0, np.random.default_rng(5))
+    for p in net.parameters():
+        p *= 1.5  # an optimizer step between two runs
+    out = SAMPLER.run(net, x0, np.random.default_rng(6)).x
+    np.testing.assert_array_equal(out, _in_this_process(net, x0, 6))
+
+
+def test_a_worker_that_dies_is_replaced_by_this_process(small_parts, monkeypatch):
+    net, x0 = _net_and_start()
+    send = cp._Worker.send
+
+    def die_then_send(worker, message):
+        worker.process.kill()
+        worker.process.wait()
+        return send(worker, message)
+
+    monkeypatch.setattr(cp._Worker, "send", die_then_send)
+    with pytest.warns(RuntimeWarning, match="sampling goes on in this process"):
+        out = SAMPLER.run(net, x0, np.random.default_rng(7)).x
+    np.testing.assert_array_equal(out, _in_this_process(net, x0, 7))
+    assert cp.wanted(net, len(x0)) == 1  # given up for the session: no restart on every run
+
+
+def test_recorded_fixed_small_or_switched_off_runs_stay_here(small_parts, monkeypatch):
+    net, x0 = _net_and_start()
+    monkeypatch.setenv("EBM_CHAIN_PROCESSES", "0")
+    assert cp.wanted(net, len(x0)) == 1
+    monkeypatch.delenv("EBM_CHAIN_PROCESSES")
+    assert cp.wanted(net, 3) == 1  # fewer than two chains per core
+    monkeypatch.setattr(cp, "MIN_ELEMENTS", 1 << 40)
+    assert cp.wanted(net, len(x0)) == 1
+
+
+def test_the_benchmark_workloads_choose_as_measured():
+    """W1's convnet runs its halves in processes; W0's MLP gains nothing and W2's threads scale."""
+    if cp.os.environ.get("EBM_CHAIN_PROCESSES") == "0" or _parallel.workers() != 2:
+        pytest.skip("measured on 2 cores; switched off in this environment")
+    assert cp.wanted(EnergyNet(PRESETS["W1"]()), 128) == _parallel.workers()
+    assert cp.wanted(EnergyNet(PRESETS["W0"]()), 1000) == 1
+    assert cp.wanted(EnergyNet(PRESETS["W2"]()), 64) == 1
