@@ -4,7 +4,10 @@
 
 One training iteration = K Langevin steps on a batch of negatives (forward +
 input gradient, no parameter gradients), then one Adam update on positives +
-negatives with loss E(x+) - E(x-) + 0.1 (E(x+)^2 + E(x-)^2). When torch is
+negatives with loss E(x+) - E(x-) + 0.1 (E(x+)^2 + E(x-)^2). The K steps go
+through LangevinSampler.run, as in training (so W1's chains run in worker
+processes); ``langevin_step_s`` times a single step through the network in
+this process. When torch is
 installed, the same iteration in PyTorch eager mode runs in the same process
 and the ratio torch / ours is printed (> 1 means we are faster).
 
