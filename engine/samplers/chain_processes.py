@@ -23,6 +23,7 @@ import atexit
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +42,8 @@ from ..ops import _parallel
 # (W1: 2.6e5 per half batch); above MAX threads scale (W2: 2e6).
 MIN_ELEMENTS, MAX_ELEMENTS = 1 << 16, 1 << 20
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards the worker list
+_busy = threading.Lock()  # held by the run that is using the workers
 _workers: list["_Worker"] = []
 _broken: str | None = None  # why worker processes were given up, for the rest of the session
 
@@ -64,8 +66,27 @@ def run(chains: Any, energy: Any, x: Any, rng: Any, n_steps: int, parts: int) ->
     bounds = [slice(len(x) * i // parts, len(x) * (i + 1) // parts) for i in range(parts)]
     seeds = [int(s) for s in rng.integers(0, 2**63 - 1, size=parts)]
     job = (energy.to_json(), {k: np.asarray(v) for k, v in energy.state_dict().items()}, chains)
+    if not _busy.acquire(blocking=False):  # another thread's run has the workers: all parts here
+        results: list[Any] = [None] * (parts - 1)
+        _parallel.run_serially(lambda: chains(energy, x[bounds[0]], np.random.default_rng(seeds[0]), n_steps))
+    else:
+        try:
+            results = _run_with_workers(chains, energy, x, bounds, seeds, n_steps, job)
+        finally:
+            _busy.release()
+    for part, seed, out in zip(bounds[1:], seeds[1:], results):
+        if out is None:  # the worker failed: this process runs its part, with the same noise
+            _parallel.run_serially(lambda: chains(energy, x[part], np.random.default_rng(seed), n_steps))
+        else:
+            x[part] = out
+    return x
+
+
+def _run_with_workers(chains: Any, energy: Any, x: Any, bounds: list[slice], seeds: list[int], n_steps: int,
+                      job: tuple) -> list[Any]:
+    """Parts 1.. to the workers, part 0 here; the workers' final states (None where one failed)."""
     try:
-        workers = _get_workers(parts - 1)
+        workers = _get_workers(len(bounds) - 1)
     except OSError as exc:  # cannot start a process here: run every part in this one
         _give_up(f"{type(exc).__name__}: {exc}")
         workers = []
@@ -75,13 +96,7 @@ def run(chains: Any, energy: Any, x: Any, rng: Any, n_steps: int, parts: int) ->
             _parallel.run_serially(lambda: chains(energy, x[bounds[0]], np.random.default_rng(seeds[0]), n_steps))
     finally:  # collect every answer, even after an error here, so none is left in a pipe for the next run
         results = [worker.receive() if ok else None for worker, ok in zip(workers, sent)]
-    results += [None] * (parts - 1 - len(results))
-    for part, seed, out in zip(bounds[1:], seeds[1:], results):
-        if out is None:  # the worker failed: this process runs its part, with the same noise
-            _parallel.run_serially(lambda: chains(energy, x[part], np.random.default_rng(seed), n_steps))
-        else:
-            x[part] = out
-    return x
+    return results + [None] * (len(bounds) - 1 - len(results))
 
 
 class _Worker:
@@ -170,6 +185,7 @@ def serve(conn: Any) -> None:
     from ..models.energy_net import EnergyNet  # noqa: PLC0415 - models import the samplers
     from ..ops import blas  # noqa: PLC0415
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     blas.set_threads(1)
     nets: dict[tuple, EnergyNet] = {}
     while True:
@@ -187,6 +203,10 @@ def serve(conn: Any) -> None:
             net = nets[key]
             net.load_state_dict(state)
             _parallel.run_serially(lambda: chains(net, x, np.random.default_rng(seed), n_steps))
-            conn.send(("ok", x))
+            answer: tuple = ("ok", x)
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which runs the part itself
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            answer = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(answer)
+        except OSError:  # the parent has gone
+            return

@@ -96,3 +96,23 @@ def test_the_benchmark_workloads_choose_as_measured():
     assert cp.wanted(EnergyNet(PRESETS["W1"]()), 128) == _parallel.workers()
     assert cp.wanted(EnergyNet(PRESETS["W0"]()), 1000) == 1
     assert cp.wanted(EnergyNet(PRESETS["W2"]()), 64) == 1
+
+
+def test_runs_from_two_threads_at_once_give_their_own_answers(small_parts):
+    """The workers serve one run at a time; a run that finds them busy does all its parts here."""
+    import threading
+
+    nets = {seed: _net_and_start()[0] for seed in (11, 12)}  # a network serves one thread at a time
+    x0 = _net_and_start()[1]
+    outs = {}
+
+    def sample(seed):
+        outs[seed] = SAMPLER.run(nets[seed], x0, np.random.default_rng(seed)).x
+
+    threads = [threading.Thread(target=sample, args=(seed,)) for seed in (11, 12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in (11, 12):
+        np.testing.assert_array_equal(outs[seed], _in_this_process(nets[seed], x0, seed))
