@@ -8,7 +8,8 @@ step, both halves on two threads 7.0 ms, and in two processes 5.6 ms.
 
 ``run`` cuts a run into one part per core when :func:`wanted` says it pays.
 The first part runs in this process, the others in persistent worker
-processes (spawn), each given the network's config and current parameters.
+processes (fresh interpreters, started once), each sent the network's config
+and current parameters with every run.
 Every part draws its noise from its own generator, seeded from the run's
 generator, so the result is the same whichever process ran a part: a worker
 that fails or dies is replaced by running its part here. Set
