@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from array import array
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -410,23 +411,30 @@ class CurveLog:
     CSV header is "iteration" followed by the union of names in order of first
     appearance, and a missing value is an empty cell (absent again after reading).
     Floats are written with ``repr`` so a round trip is exact (nan and inf included).
+
+    Stored by column (float64 arrays and a kind per cell, about 9 bytes a value) rather
+    than as a dict per row (about 450 bytes a row): a long run keeps every iteration.
     """
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-        self._names: dict[str, None] = {}  # ordered set
+        self._iterations = array("q")
+        self._columns: dict[str, _Column] = {}  # in order of first appearance
 
     def append(self, iteration: int, values: dict[str, Any] | None = None, /, **more: Any) -> None:
         """Add one row: ``log.append(100, loss=0.3)`` or ``log.append(100, {"loss": 0.3})``."""
         if isinstance(iteration, bool) or int(iteration) != iteration:
             raise ConfigError(f"an iteration is an integer, got {iteration!r}")
-        row: dict[str, Any] = {"iteration": int(iteration)}
-        for name, value in {**(values or {}), **more}.items():
+        row = {**(values or {}), **more}
+        for name in row:
             if name == "iteration" or not name or not isinstance(name, str):
                 raise ConfigError(f"a curve name must be a non-empty string other than 'iteration', got {name!r}")
-            row[name] = _plain(value)
-            self._names.setdefault(name, None)
-        self.rows.append(row)
+        cells = {name: _plain(value) for name, value in row.items()}
+        for name in cells:
+            if name not in self._columns:
+                self._columns[name] = _Column(len(self._iterations))
+        self._iterations.append(int(iteration))
+        for name, column in self._columns.items():
+            column.append(cells.get(name, _MISSING))
 
     def extend(self, rows: Iterable[dict[str, Any]]) -> None:
         """Append rows that each hold an "iteration" key."""
@@ -437,24 +445,42 @@ class CurveLog:
     @property
     def columns(self) -> list[str]:
         """["iteration", *names in order of first appearance]."""
-        return ["iteration", *self._names]
+        return ["iteration", *self._columns]
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per row (built on demand), holding the names that row has."""
+        return [self._row(i) for i in range(len(self._iterations))]
+
+    def _row(self, i: int) -> dict[str, Any]:
+        row: dict[str, Any] = {"iteration": self._iterations[i]}
+        for name, column in self._columns.items():
+            value = column.get(i)
+            if value is not _MISSING:
+                row[name] = value
+        return row
 
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(iterations: (K,) int64, values: (K,) float64) of the rows that hold ``name``."""
-        rows = [r for r in self.rows if name in r]
-        return (np.array([r["iteration"] for r in rows], dtype=np.int64),
-                np.array([r[name] for r in rows], dtype=np.float64))
+        column = self._columns.get(name)
+        if column is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        held = [i for i, kind in enumerate(column.kinds) if kind] if column.strings else None
+        if held is None:  # numbers only: straight from the arrays
+            mask = np.frombuffer(column.kinds, dtype=np.uint8) != 0
+            iterations = np.frombuffer(self._iterations, dtype=np.int64)[mask]
+            return iterations.copy(), np.frombuffer(column.values, dtype=np.float64)[mask].copy()
+        return (np.array([self._iterations[i] for i in held], dtype=np.int64),
+                np.array([column.get(i) for i in held], dtype=np.float64))
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self._iterations)
 
     def to_csv(self) -> str:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        cols = self.columns
-        writer.writerow(cols)
-        for row in self.rows:
-            writer.writerow(["" if c not in row else _format(row[c]) for c in cols])
+        writer.writerow(self.columns)
+        writer.writerows(zip(map(str, self._iterations), *(c.cells() for c in self._columns.values())))
         return buf.getvalue()
 
     def write_csv(self, path: str | os.PathLike[str]) -> Path:
@@ -480,7 +506,7 @@ class CurveLog:
                            f"column names must be unique (header {header!r})")
         log = cls()
         for name in header[1:]:
-            log._names.setdefault(name, None)
+            log._columns[name] = _Column(0)
         for line_no, cells in enumerate(reader, start=2):
             if not cells:
                 continue
@@ -491,12 +517,60 @@ class CurveLog:
                 iteration = int(cells[0])
             except ValueError:
                 raise EBMError(f"{source}, line {line_no}: iteration {cells[0]!r} is not an integer") from None
-            row: dict[str, Any] = {"iteration": iteration}
-            for name, cell in zip(header[1:], cells[1:]):
-                if cell != "":
-                    row[name] = _parse(cell)
-            log.rows.append(row)
+            log._iterations.append(iteration)
+            for column, cell in zip(log._columns.values(), cells[1:]):
+                column.append(_parse(cell) if cell else _MISSING)
         return log
+
+
+_MISSING = object()  # a row without this curve
+_FLOAT, _INT, _STR = 1, 2, 3  # kinds of a cell; 0 = missing
+
+
+class _Column:
+    """One curve, a cell per row: the value as float64 and its kind (exact for ints below 2**53)."""
+
+    __slots__ = ("values", "kinds", "strings")
+
+    def __init__(self, missing_rows: int):
+        self.values = array("d", bytes(8 * missing_rows))
+        self.kinds = bytearray(missing_rows)
+        self.strings: dict[int, str] = {}  # row -> text, for the rare text cell
+
+    def append(self, value: Any) -> None:
+        if type(value) is float:  # the common case first
+            self.values.append(value)
+            self.kinds.append(_FLOAT)
+        elif value is _MISSING:
+            self.values.append(0.0)
+            self.kinds.append(0)
+        elif isinstance(value, str):
+            self.strings[len(self.kinds)] = value
+            self.values.append(0.0)
+            self.kinds.append(_STR)
+        elif isinstance(value, int) and abs(value) < 2**53:
+            self.values.append(float(value))
+            self.kinds.append(_INT)
+        else:
+            self.values.append(float(value))
+            self.kinds.append(_FLOAT)
+
+    def cells(self) -> list[str]:
+        """The CSV cells: repr of floats (exact round trip), ints as ints, "" where missing."""
+        kinds, values = self.kinds, self.values.tolist()
+        if kinds.count(_FLOAT) == len(kinds):
+            return list(map(repr, values))
+        return ["" if k == 0 else _format(self.get(i)) for i, k in enumerate(kinds)]
+
+    def get(self, i: int) -> Any:
+        kind = self.kinds[i]
+        if kind == _FLOAT:
+            return self.values[i]
+        if kind == _INT:
+            return int(self.values[i])
+        if kind == _STR:
+            return self.strings[i]
+        return _MISSING
 
 
 def _plain(value: Any) -> Any:
@@ -517,7 +591,15 @@ def _format(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+_FLOAT_MARKS = frozenset(".eEnN")  # a point, an exponent, nan or inf: int() would refuse the cell
+
+
 def _parse(cell: str) -> Any:
+    if not _FLOAT_MARKS.isdisjoint(cell):  # most cells are floats: skip int()'s ValueError
+        try:
+            return float(cell)
+        except ValueError:
+            pass
     try:
         return int(cell)
     except ValueError:

@@ -8,6 +8,7 @@ GUI thread. The worker (gui.worker) fills it through queued signals.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,16 +48,20 @@ class Chain:
 
 
 class CurveHistory:
-    """Scalar series by name, each as (iterations, values), growing append-only."""
+    """Scalar series by name, each as (iterations, values), growing append-only.
+
+    Kept in typed arrays (16 bytes a value, not about 70 as Python lists of
+    numbers): a long run keeps every iteration.
+    """
 
     def __init__(self) -> None:
-        self._data: dict[str, tuple[list[int], list[float]]] = {}
+        self._data: dict[str, tuple[array, array]] = {}
 
     def add(self, iteration: int, values: dict[str, Any]) -> None:
         for name, value in values.items():
             if value is None or isinstance(value, str):
                 continue
-            its, vals = self._data.setdefault(name, ([], []))
+            its, vals = self._data.setdefault(name, (array("q"), array("d")))
             its.append(int(iteration))
             vals.append(float(value))
 
@@ -64,8 +69,8 @@ class CurveHistory:
         return list(self._data)
 
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        its, vals = self._data.get(name, ([], []))
-        return np.asarray(its, dtype=np.int64), np.asarray(vals, dtype=np.float64)
+        its, vals = self._data.get(name, (array("q"), array("d")))
+        return np.array(its, dtype=np.int64), np.array(vals, dtype=np.float64)
 
     def __len__(self) -> int:
         return max((len(v[0]) for v in self._data.values()), default=0)

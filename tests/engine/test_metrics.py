@@ -330,3 +330,21 @@ def test_curvelog_errors(tmp_path):
     log.extend([{"iteration": 5, "loss": 1.0}])
     assert log.rows == [{"iteration": 5, "loss": 1.0}]
     assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))
+
+
+def test_curvelog_keeps_long_runs_compact():
+    """A row of six curves takes about 80 bytes (a dict per row took about 450)."""
+    import tracemalloc
+
+    log = CurveLog()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1, 5001):
+            log.append(i, loss=i * 1e-3, e_pos=-1.0 / i, e_neg=1.0 / i, grad_norm=0.5, lr=1e-4, seconds=0.01)
+        per_row = (tracemalloc.get_traced_memory()[0] - before) / 5000
+    finally:
+        tracemalloc.stop()
+    assert per_row < 150, per_row
+    it, loss = log.series("loss")
+    assert it[-1] == 5000 and loss[-1] == 5.0
