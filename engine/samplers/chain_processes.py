@@ -49,16 +49,25 @@ _workers: list["_Worker"] = []
 _broken: str | None = None  # why worker processes were given up, for the rest of the session
 
 
+def _network(energy: Any) -> Any:
+    """The EnergyNet behind an EnergyNet or a JEM (a worker can rebuild those), else None."""
+    from ..models.energy_net import EnergyNet  # noqa: PLC0415 - models import the samplers' users
+    from ..models.jem import JEM  # noqa: PLC0415
+
+    if type(energy) is EnergyNet:
+        return energy
+    return energy.net if type(energy) is JEM else None
+
+
 def wanted(energy: Any, n: int) -> int:
     """How many parts to run ``n`` chains of ``energy`` in (1: no worker processes)."""
-    from ..models.energy_net import EnergyNet  # noqa: PLC0415 - models import the samplers' users
-
+    net = _network(energy)
     parts = _parallel.workers()
-    if (type(energy) is not EnergyNet or energy.xp is not np or parts < 2 or n < 2 * parts
+    if (net is None or net.xp is not np or parts < 2 or n < 2 * parts
             or os.environ.get("EBM_CHAIN_PROCESSES", "1") == "0" or _broken is not None
             or os.name != "posix" or not _parallel.can_split()):
         return 1
-    largest = max(math.prod(s) for s in energy.shapes) * (n // parts)
+    largest = max(math.prod(s) for s in net.shapes) * (n // parts)
     return parts if MIN_ELEMENTS <= largest < MAX_ELEMENTS else 1
 
 
@@ -66,7 +75,8 @@ def run(chains: Any, energy: Any, x: Any, rng: Any, n_steps: int, parts: int) ->
     """x (modified in place) after ``chains(energy, x_part, part_rng, n_steps)`` on each part."""
     bounds = [slice(len(x) * i // parts, len(x) * (i + 1) // parts) for i in range(parts)]
     seeds = [int(s) for s in rng.integers(0, 2**63 - 1, size=parts)]
-    job = (energy.to_json(), {k: np.asarray(v) for k, v in energy.state_dict().items()}, chains)
+    net = _network(energy)
+    job = (type(energy).__name__, net.to_json(), {k: np.asarray(v) for k, v in net.state_dict().items()}, chains)
     if not _busy.acquire(blocking=False):  # another thread's run has the workers: all parts here
         results: list[Any] = [None] * (parts - 1)
         _parallel.run_serially(lambda: chains(energy, x[bounds[0]], np.random.default_rng(seeds[0]), n_steps))
@@ -184,11 +194,12 @@ def shutdown() -> None:
 def serve(conn: Any) -> None:
     """A worker: run the parts it is sent until it gets None."""
     from ..models.energy_net import EnergyNet  # noqa: PLC0415 - models import the samplers
+    from ..models.jem import JEM  # noqa: PLC0415
     from ..ops import blas  # noqa: PLC0415
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     blas.set_threads(1)
-    nets: dict[tuple, EnergyNet] = {}
+    energies: dict[tuple, Any] = {}
     while True:
         try:
             message = conn.recv()
@@ -196,14 +207,15 @@ def serve(conn: Any) -> None:
             return
         if message is None:
             return
-        config_json, state, chains, x, seed, n_steps = message
+        kind, config_json, state, chains, x, seed, n_steps = message
         try:
-            key = (config_json, x.dtype.str)
-            if key not in nets:
-                nets[key] = EnergyNet(json.loads(config_json), seed=None, dtype=x.dtype, xp=np)
-            net = nets[key]
-            net.load_state_dict(state)
-            _parallel.run_serially(lambda: chains(net, x, np.random.default_rng(seed), n_steps))
+            key = (kind, config_json, x.dtype.str)
+            if key not in energies:
+                net = EnergyNet(json.loads(config_json), seed=None, dtype=x.dtype, xp=np)
+                energies[key] = JEM(net) if kind == "JEM" else net
+            energy = energies[key]
+            energy.load_state_dict(state)
+            _parallel.run_serially(lambda: chains(energy, x, np.random.default_rng(seed), n_steps))
             answer: tuple = ("ok", x)
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which runs the part itself
             answer = ("error", f"{type(exc).__name__}: {exc}")

@@ -54,6 +54,17 @@ def test_worker_processes_run_the_same_chains(small_parts):
     np.testing.assert_array_equal(again, out)
 
 
+def test_a_jem_samples_in_worker_processes_too(small_parts):
+    from engine.models.jem import JEM
+
+    jem = JEM(PRESETS["jem_digits"](), seed=1)
+    x0 = np.random.default_rng(2).uniform(-1, 1, (10, *jem.input_shape)).astype(np.float32)
+    assert cp.wanted(jem, len(x0)) == _parallel.workers()
+    out = SAMPLER.run(jem, x0, np.random.default_rng(8)).x
+    np.testing.assert_array_equal(out, _in_this_process(jem, x0, 8))
+    assert cp.wanted(jem.conditional(3), len(x0)) == 1  # a class-conditional energy stays here
+
+
 def test_workers_follow_the_parameters(small_parts):
     net, x0 = _net_and_start()
     SAMPLER.run(net, x0, np.random.default_rng(5))
