@@ -35,18 +35,19 @@ from typing import Any
 
 import numpy as np
 
-from ..ops import _parallel
+from ..ops import _parallel, blas
 
 # Per part, the largest activation (elements) from which worker processes pay (measured, ms per
-# training iteration, threads or one thread -> processes: digits_convnet 70 -> 47 at 1e5, the
-# 8gaussians MLP 10 -> 15 at 1.6e4, W0's 500x128 no gain) and below which threads lose to the GIL
+# training iteration, threads or one thread -> processes: W0 139 -> 88 at 6.4e4, digits_convnet
+# 70 -> 47 at 1e5, the 8gaussians MLP 10 -> 15 at 1.6e4) and below which threads lose to the GIL
 # (W1: 2.6e5 per half batch); above MAX threads scale (W2: 2e6).
-MIN_ELEMENTS, MAX_ELEMENTS = 1 << 16, 1 << 20
+MIN_ELEMENTS, MAX_ELEMENTS = 1 << 15, 1 << 20
 
 _lock = threading.Lock()  # guards the worker list
 _busy = threading.Lock()  # held by the run that is using the workers
 _workers: list["_Worker"] = []
 _broken: str | None = None  # why worker processes were given up, for the rest of the session
+_blas_threads: int | None = None  # this process's BLAS thread count before the workers started
 
 
 def _network(energy: Any) -> Any:
@@ -164,10 +165,16 @@ class _Worker:
 
 
 def _get_workers(count: int) -> list[_Worker]:
+    global _blas_threads
     with _lock:
         _workers[:] = [w for w in _workers if w.alive()]
         while len(_workers) < count:
             _workers.append(_Worker())
+        if _blas_threads is None:
+            # While workers run, this process's BLAS stays on one thread: an idle OpenBLAS thread
+            # spins after each multi-threaded call (for about 0.1 s unless OPENBLAS_THREAD_TIMEOUT
+            # was set before NumPy loaded) and takes the workers' core (W0: 142 -> 92 ms a run).
+            _blas_threads = blas.set_threads(1) or 1
         return _workers[:count]
 
 
@@ -183,11 +190,14 @@ def _give_up(reason: str) -> None:
 @atexit.register
 def shutdown() -> None:
     """Stop the worker processes (at exit, or to start afresh) and forget an earlier failure."""
-    global _broken
+    global _broken, _blas_threads
     with _lock:
         for worker in _workers:
             worker.close()
         _workers.clear()
+        if _blas_threads is not None:
+            blas.set_threads(_blas_threads)
+            _blas_threads = None
     _broken = None
 
 
@@ -195,7 +205,6 @@ def serve(conn: Any) -> None:
     """A worker: run the parts it is sent until it gets None."""
     from ..models.energy_net import EnergyNet  # noqa: PLC0415 - models import the samplers
     from ..models.jem import JEM  # noqa: PLC0415
-    from ..ops import blas  # noqa: PLC0415
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     blas.set_threads(1)
