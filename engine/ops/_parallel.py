@@ -44,10 +44,14 @@ def _get_pool() -> ThreadPoolExecutor:
     return _pool
 
 
+def worth_chunks(elements: int) -> bool:
+    """Whether run_chunks would split work of this size over the cores (NumPy)."""
+    return elements >= _MIN_ELEMENTS and _WORKERS > 1 and not getattr(_local, "serial", False)
+
+
 def run_chunks(fn: Callable[[int, int], None], n: int, elements: int, on_gpu: bool = False) -> None:
     """Call fn(start, stop) over [0, n), in one chunk per core when the work is large."""
-    serial = on_gpu or elements < _MIN_ELEMENTS or getattr(_local, "serial", False)
-    parts = 1 if serial else min(_WORKERS, n)
+    parts = min(_WORKERS, n) if not on_gpu and worth_chunks(elements) else 1
     if parts <= 1:
         fn(0, n)
         return

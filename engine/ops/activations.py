@@ -15,7 +15,7 @@ import numpy as np
 from .. import kernels
 from ..backend import get_array_module
 from ..kernels import activations as gpu
-from ._parallel import run_chunks
+from ._parallel import run_chunks, worth_chunks
 
 
 def _elementwise(fn: Callable[..., None], inputs: tuple, n_out: int) -> tuple:
@@ -27,12 +27,15 @@ def _elementwise(fn: Callable[..., None], inputs: tuple, n_out: int) -> tuple:
     xp = get_array_module(inputs[0])
     first = inputs[0]
     outs = tuple(xp.empty(first.shape, dtype=first.dtype) for _ in range(n_out))
+    if xp is not np or not worth_chunks(first.size):  # one call: the hot loop of small models
+        fn(*inputs, *outs)
+        return outs
     arrays = inputs + outs
 
     def work(a: int, b: int) -> None:
         fn(*(arr[a:b] for arr in arrays))
 
-    run_chunks(work, first.shape[0], first.size, xp is not np)
+    run_chunks(work, first.shape[0], first.size)
     return outs
 
 
