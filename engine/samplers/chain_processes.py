@@ -136,7 +136,7 @@ class _Worker:
         try:
             self.conn.send(message)
             return True
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken pipe, or a sampler pickle cannot carry
             _give_up(f"{type(exc).__name__}: {exc}")
             return False
 

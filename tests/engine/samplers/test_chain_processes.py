@@ -90,6 +90,19 @@ def test_a_worker_that_dies_is_replaced_by_this_process(small_parts, monkeypatch
     assert cp.wanted(net, len(x0)) == 1  # given up for the session: no restart on every run
 
 
+def test_a_sampler_that_cannot_be_sent_runs_here(small_parts):
+    """A sampler pickle cannot carry (a class defined in a function) falls back instead of failing."""
+
+    class LocalSampler(LangevinSampler):
+        pass
+
+    local = LocalSampler(step_size=1.0, noise=0.01, clip_grad=0.03, clamp=(-1.0, 1.0), n_steps=4)
+    net, x0 = _net_and_start()
+    with pytest.warns(RuntimeWarning, match="sampling goes on in this process"):
+        out = local.run(net, x0, np.random.default_rng(9)).x
+    np.testing.assert_array_equal(out, _in_this_process(net, x0, 9))
+
+
 def test_recorded_fixed_small_or_switched_off_runs_stay_here(small_parts, monkeypatch):
     net, x0 = _net_and_start()
     monkeypatch.setenv("EBM_CHAIN_PROCESSES", "0")
