@@ -523,6 +523,59 @@ class CurveLog:
         return log
 
 
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(tensors, meta) for a checkpoint: the columns as arrays, so its header stays small.
+
+        tensors: "iteration" (N,) int64, and per column i "i/values" (N,) float64 and
+        "i/kinds" (N,) uint8; meta: {"names": [...], "text": {"i": {"row": text}}}.
+        """
+        tensors = {"iteration": np.array(self._iterations, dtype=np.int64)}
+        text: dict[str, dict[str, str]] = {}
+        for i, column in enumerate(self._columns.values()):
+            tensors[f"{i}/values"] = np.array(column.values, dtype=np.float64)
+            tensors[f"{i}/kinds"] = np.frombuffer(bytes(column.kinds), dtype=np.uint8).copy()
+            if column.strings:
+                text[str(i)] = {str(row): value for row, value in column.strings.items()}
+        return tensors, {"names": list(self._columns), "text": text}
+
+    @classmethod
+    def from_arrays(cls, tensors: dict[str, Any], meta: dict[str, Any], source: str = "<arrays>") -> "CurveLog":
+        """The log :meth:`to_arrays` saved; a damaged part raises EBMError naming ``source``."""
+        def damaged(what: str) -> EBMError:
+            return EBMError(f"{source}: the learning curves are damaged ({what})")
+
+        names, text = meta.get("names"), meta.get("text", {})
+        if (not isinstance(names, list) or not all(isinstance(n, str) and n and n != "iteration" for n in names)
+                or len(set(names)) != len(names) or not isinstance(text, dict)):
+            raise damaged("bad column names")
+        iterations = tensors.get("iteration")
+        if not isinstance(iterations, np.ndarray) or iterations.dtype != np.int64 or iterations.ndim != 1:
+            raise damaged("no iteration column")
+        n = iterations.shape[0]
+        log = cls()
+        log._iterations = array("q", iterations.tolist())
+        for i, name in enumerate(names):
+            values, kinds = tensors.get(f"{i}/values"), tensors.get(f"{i}/kinds")
+            if (not isinstance(values, np.ndarray) or values.dtype != np.float64 or values.shape != (n,)
+                    or not isinstance(kinds, np.ndarray) or kinds.dtype != np.uint8 or kinds.shape != (n,)
+                    or int(kinds.max(initial=0)) > _STR):
+                raise damaged(f"column {name!r}")
+            column = _Column(0)
+            column.values = array("d", values.tolist())
+            column.kinds = bytearray(kinds.tobytes())
+            cells = text.get(str(i), {})
+            if not isinstance(cells, dict):
+                raise damaged(f"text of column {name!r}")
+            try:
+                column.strings = {int(row): str(value) for row, value in cells.items()}
+            except (TypeError, ValueError):
+                raise damaged(f"text of column {name!r}") from None
+            if set(column.strings) != {r for r, kind in enumerate(column.kinds) if kind == _STR}:
+                raise damaged(f"text of column {name!r}")
+            log._columns[name] = column
+        return log
+
+
 _MISSING = object()  # a row without this curve
 _FLOAT, _INT, _STR = 1, 2, 3  # kinds of a cell; 0 = missing
 

@@ -381,8 +381,10 @@ class Trainer:
         for name, arrays in opt.pop("buffers").items():
             for i, a in enumerate(arrays):
                 tensors[f"optim/{name}/{i}"] = a
+        curves, curve_meta = self.curves.to_arrays()  # as tensors: a CSV in the header grew without bound
+        tensors.update({f"curves/{name}": a for name, a in curves.items()})
         meta: dict[str, Any] = {"iteration": self.iteration, "optimizer": opt, "rng": _rng_state(self.rng),
-                                "curves": self.curves.to_csv(), "sampler_step": self.sampler.step_size,
+                                "curve_columns": curve_meta, "sampler_step": self.sampler.step_size,
                                 "lr_scale": self._lr_scale}
         if self.buffer is not None:
             b = self.buffer.state_dict()
@@ -418,7 +420,7 @@ class Trainer:
             self.buffer.load_state_dict({**meta["buffer"], "samples": tensors["buffer/samples"],
                                          "valid": tensors["buffer/valid"]})
         _set_rng_state(self.rng, meta["rng"])
-        self.curves = CurveLog.from_csv(meta["curves"], source=str(path)) if meta.get("curves") else CurveLog()
+        self.curves = read_curves(tensors, meta, str(path))
         if "sampler_step" in meta:
             self._set_sampler_step(meta["sampler_step"])
         if "lr_scale" in meta:  # older checkpoints: a constant rate is restored by the optimizer
@@ -437,6 +439,15 @@ class Trainer:
             from ..export import save_samples_npy  # noqa: PLC0415
 
             save_samples_npy(self.last_samples, self.run_dir / "samples.npy")
+
+
+def read_curves(tensors: dict[str, Any], meta: dict[str, Any], source: str) -> CurveLog:
+    """The learning curves a checkpoint holds: tensors (now), a CSV in the header (older files), or none."""
+    if "curve_columns" in meta:
+        prefix = "curves/"
+        columns = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        return CurveLog.from_arrays(columns, meta["curve_columns"], source)
+    return CurveLog.from_csv(meta["curves"], source=source) if meta.get("curves") else CurveLog()
 
 
 def _rng_state(rng: Any) -> Any:

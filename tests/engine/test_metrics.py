@@ -348,3 +348,28 @@ def test_curvelog_keeps_long_runs_compact():
     assert per_row < 150, per_row
     it, loss = log.series("loss")
     assert it[-1] == 5000 and loss[-1] == 5.0
+
+
+def test_curvelog_arrays_round_trip_and_refuse_damage():
+    """Checkpoints keep the curves as arrays (a CSV in the safetensors header grew without bound)."""
+    log = CurveLog()
+    log.append(1, loss=0.5, phase="warmup")
+    log.append(2, loss=float("nan"), count=3)
+    log.append(3, acc=0.25)
+    tensors, meta = log.to_arrays()
+    back = CurveLog.from_arrays(tensors, meta)
+    assert back.to_csv() == log.to_csv() and back.columns == log.columns
+    assert back.rows[0] == {"iteration": 1, "loss": 0.5, "phase": "warmup"} and back.rows[2] == log.rows[2]
+    assert math.isnan(back.rows[1]["loss"]) and back.rows[1]["count"] == 3 and type(back.rows[1]["count"]) is int
+    empty = CurveLog.from_arrays(*CurveLog().to_arrays())
+    assert len(empty) == 0
+    bad_kinds = {**tensors, "0/kinds": np.full(3, 9, dtype=np.uint8)}
+    for damaged_tensors, damaged_meta in [
+        ({k: v for k, v in tensors.items() if k != "1/values"}, meta),  # a column missing
+        ({**tensors, "0/values": tensors["0/values"][:2]}, meta),  # a short column
+        (bad_kinds, meta),  # an unknown cell kind
+        (tensors, {**meta, "names": ["loss", "loss", "count", "acc"]}),  # repeated names
+        (tensors, {**meta, "text": {}}),  # a text cell without its text
+    ]:
+        with pytest.raises(EBMError, match="learning curves are damaged"):
+            CurveLog.from_arrays(damaged_tensors, damaged_meta, source="ckpt")

@@ -10,7 +10,7 @@ from safetensors.numpy import load_file
 
 from engine.metrics import CurveLog
 from engine.training.config import load_config
-from engine.training.trainer import Trainer
+from engine.training.trainer import Trainer, read_curves
 from tests.reliability.killing import check_folder, finish, kill_many, write_config
 
 KILLS = 20
@@ -59,6 +59,6 @@ def test_each_checkpoint_holds_the_curve_row_of_its_own_iteration(tmp_path):
     trainer = Trainer(toy_config(train={"checkpoint_every": 1}), tmp_path / "run")
     for _ in range(3):
         trainer.step()  # no run(): nothing re-saves at the end, as when the process is killed
-    _, meta = ckpt.read_checkpoint(ckpt.checkpoint_path(tmp_path / "run" / "checkpoints", 3))
-    its, _ = CurveLog.from_csv(meta["curves"]).series("loss")
+    path = ckpt.checkpoint_path(tmp_path / "run" / "checkpoints", 3)
+    its, _ = read_curves(*ckpt.read_checkpoint(path), str(path)).series("loss")
     np.testing.assert_array_equal(its, [1, 2, 3])

@@ -175,3 +175,33 @@ def test_a_reopened_run_shows_the_samples_it_saved_and_ignores_a_file_that_does_
     assert Trainer(toy_config(train={"iterations": 4}), tmp_path, resume=True).last_samples is None
     (tmp_path / "samples.npy").write_bytes(b"not an npy file")
     assert Trainer(toy_config(train={"iterations": 4}), tmp_path, resume=True).last_samples is None
+
+
+def test_checkpoints_keep_curves_as_tensors_with_a_small_header(tmp_path):
+    """A long run's curves go into tensors: a CSV in the header grew with every iteration, and
+    safetensors refuses headers over 100 MB (about 800,000 iterations)."""
+    from safetensors import safe_open
+
+    from engine.training.trainer import read_curves
+
+    trainer = Trainer(toy_config(train={"iterations": 2}), tmp_path / "run")
+    list(trainer.run())
+    for i in range(3, 20003):  # a long run's worth of rows
+        trainer.curves.append(i, loss=1.0 / i, lr=1e-4, seconds=0.01)
+    path = trainer.save_checkpoint()
+    with safe_open(str(path), "np") as f:
+        header = sum(len(k) + len(v) for k, v in f.metadata().items())
+    assert header < 20_000, header
+    back = read_curves(*ckpt.read_checkpoint(path), str(path))
+    assert back.to_csv() == trainer.curves.to_csv()
+
+
+def test_checkpoints_with_curves_as_csv_still_open():
+    """Checkpoints written before the curves became tensors kept them as CSV in the header."""
+    from engine.training.trainer import read_curves
+
+    old = CurveLog()
+    old.append(1, loss=0.5)
+    old.append(2, loss=0.25)
+    assert read_curves({}, {"curves": old.to_csv()}, "old.safetensors").to_csv() == old.to_csv()
+    assert len(read_curves({}, {}, "none.safetensors")) == 0
