@@ -31,8 +31,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from array import array
 import os
+from array import array
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -521,7 +521,6 @@ class CurveLog:
             for column, cell in zip(log._columns.values(), cells[1:]):
                 column.append(_parse(cell) if cell else _MISSING)
         return log
-
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(tensors, meta) for a checkpoint: the columns as arrays, so its header stays small.
