@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from multiprocessing.connection import Connection
 from typing import Any
@@ -42,6 +43,8 @@ from ..ops import _parallel, blas
 # 70 -> 47 at 1e5, the 8gaussians MLP 10 -> 15 at 1.6e4) and below which threads lose to the GIL
 # (W1: 2.6e5 per half batch); above MAX threads scale (W2: 2e6).
 MIN_ELEMENTS, MAX_ELEMENTS = 1 << 15, 1 << 20
+# A worker that takes this much longer than this process took for an equal part has hung.
+PATIENCE_FACTOR, MIN_PATIENCE = 20.0, 60.0
 
 _lock = threading.Lock()  # guards the worker list
 _busy = threading.Lock()  # held by the run that is using the workers
@@ -103,11 +106,14 @@ def _run_with_workers(chains: Any, energy: Any, x: Any, bounds: list[slice], see
         _give_up(f"{type(exc).__name__}: {exc}")
         workers = []
     sent = [worker.send((*job, x[part], seed, n_steps)) for part, seed, worker in zip(bounds[1:], seeds[1:], workers)]
+    start = time.perf_counter()
     try:
         with _parallel.one_blas_thread():  # the other cores are the workers'
             _parallel.run_serially(lambda: chains(energy, x[bounds[0]], np.random.default_rng(seeds[0]), n_steps))
     finally:  # collect every answer, even after an error here, so none is left in a pipe for the next run
-        results = [worker.receive() if ok else None for worker, ok in zip(workers, sent)]
+        # a part as large as ours should take about as long: a worker far slower than that hangs
+        patience = max(MIN_PATIENCE, PATIENCE_FACTOR * (time.perf_counter() - start))
+        results = [worker.receive(patience) if ok else None for worker, ok in zip(workers, sent)]
     return results + [None] * (len(bounds) - 1 - len(results))
 
 
@@ -140,10 +146,14 @@ class _Worker:
             _give_up(f"{type(exc).__name__}: {exc}")
             return False
 
-    def receive(self) -> Any | None:
-        """The part's final states, or None when the worker failed."""
+    def receive(self, patience: float) -> Any | None:
+        """The part's final states, or None when the worker failed or gave no answer within ``patience`` s."""
         try:
-            status, value = self.conn.recv()
+            if self.conn.poll(patience):
+                status, value = self.conn.recv()
+            else:  # hung: it is ended, and its part runs here
+                self.process.kill()
+                status, value = "error", f"a worker gave no answer in {patience:.0f} s"
         except (EOFError, OSError):
             status, value = "error", "the worker process ended"
         if status == "ok":

@@ -90,6 +90,20 @@ def test_a_worker_that_dies_is_replaced_by_this_process(small_parts, monkeypatch
     assert cp.wanted(net, len(x0)) == 1  # given up for the session: no restart on every run
 
 
+def test_a_worker_that_hangs_is_ended_and_its_part_runs_here(small_parts, monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setattr(cp, "MIN_PATIENCE", 0.5)
+    net, x0 = _net_and_start()
+    for worker in cp._get_workers(_parallel.workers() - 1):
+        os.kill(worker.process.pid, signal.SIGSTOP)  # alive, but it will never answer
+    with pytest.warns(RuntimeWarning, match="gave no answer"):
+        out = SAMPLER.run(net, x0, np.random.default_rng(10)).x
+    np.testing.assert_array_equal(out, _in_this_process(net, x0, 10))
+    assert not any(w.alive() for w in cp._workers)
+
+
 def test_a_sampler_that_cannot_be_sent_runs_here(small_parts):
     """A sampler pickle cannot carry (a class defined in a function) falls back instead of failing."""
 
