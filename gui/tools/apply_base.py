@@ -105,8 +105,7 @@ class ApplyWindow(ToolWindow):
             self.show_error(str(exc))
         else:
             if self._model_error:
-                self.status.setText("")
-                self.status.setStyleSheet("")
+                self.show_message("")
             self._model_error = False
         self.model_changed()
 
@@ -125,7 +124,6 @@ class ApplyWindow(ToolWindow):
         except EBMError as exc:
             self.show_error(str(exc))
             return
-        self.status.setStyleSheet("")
-        self.status.setText("saved " + ", ".join(paths))
+        self.show_message("saved " + ", ".join(paths))
         if self.session is not None and hasattr(self.session, "log"):
             self.session.log("info", f"{self.title}: saved {', '.join(paths)}")

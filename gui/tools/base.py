@@ -99,8 +99,7 @@ class ToolWindow(QWidget):
         except EBMError as exc:
             self.show_error(str(exc))
             return
-        self.status.setText("running…")
-        self.status.setStyleSheet("")
+        self.show_message("running…")
         self.set_progress(0, 0)
         self.job = Job(fn, self)
         self.job.reported.connect(self.on_report)
@@ -147,6 +146,11 @@ class ToolWindow(QWidget):
         self.progress_bar.setValue(int(1000 * min(done / total, 1.0)))
         elapsed = time.monotonic() - self.job.started_at if self.job is not None and self.job.started_at else 0.0
         self.progress_bar.setFormat(eta_text(done, total, elapsed))
+
+    def show_message(self, text: str) -> None:
+        """A plain status line (what just happened), clearing an error's colour."""
+        self.status.setStyleSheet("")
+        self.status.setText(text)
 
     def show_error(self, message: str) -> None:
         self.status.setText(message)

@@ -322,7 +322,7 @@ class BenchmarkWindow(ToolWindow):
             self.show_error(str(exc))
             return False
         self.show_result(result)
-        self._say(f"opened {path}")
+        self.show_message(f"opened {path}")
         return True
 
     def save_result(self, folder: str | Path | None = None) -> bool:
@@ -338,7 +338,7 @@ class BenchmarkWindow(ToolWindow):
         except EBMError as exc:
             self.show_error(str(exc))
             return False
-        self._say(f"saved {json_path} and {csv_path.name}")
+        self.show_message(f"saved {json_path} and {csv_path.name}")
         return True
 
     def _choose_result(self, edit: QLineEdit) -> None:
@@ -375,7 +375,7 @@ class BenchmarkWindow(ToolWindow):
             f"<br>B = {html.escape(Path(paths[1]).name)} ({rb.info.get('engine_version', '?')}, "
             f"{rb.info.get('date', '')})<br><b>B better in {wins['b']}, A better in {wins['a']}, "
             f"equal in {wins['same']}</b> of {len(rows)} compared values (green: the better side)")
-        self._say(f"compared {len(rows)} values")
+        self.show_message(f"compared {len(rows)} values")
         return True
 
     def _fill_comparison(self, rows: list[Comparison]) -> None:
@@ -397,7 +397,3 @@ class BenchmarkWindow(ToolWindow):
             for col, cell in enumerate(cells):
                 table.setItem(r, col, cell)
         _allow_sorting(table)
-
-    def _say(self, text: str) -> None:
-        self.status.setStyleSheet("")
-        self.status.setText(text)

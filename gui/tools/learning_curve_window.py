@@ -324,8 +324,7 @@ class LearningCurveWindow(ToolWindow):
         self.curve = curve
         self._set_metrics([m for m in curve.metric_names() if m != "true_nll"])
         self._redraw()
-        self.status.setStyleSheet("")
-        self.status.setText(f"opened {path}")
+        self.show_message(f"opened {path}")
         return True
 
     def save_curve(self, folder: str | Path | None = None) -> bool:
@@ -345,8 +344,7 @@ class LearningCurveWindow(ToolWindow):
         except EBMError as exc:
             self.show_error(str(exc))
             return False
-        self.status.setStyleSheet("")
-        self.status.setText(f"saved {json_path} and learning_curve.csv")
+        self.show_message(f"saved {json_path} and learning_curve.csv")
         return True
 
     def export_plot(self, path: str | Path | None = None) -> bool:
@@ -359,8 +357,7 @@ class LearningCurveWindow(ToolWindow):
         except EBMError as exc:
             self.show_error(str(exc))
             return False
-        self.status.setStyleSheet("")
-        self.status.setText(f"saved {path}")
+        self.show_message(f"saved {path}")
         return True
 
     # --- drawing ----------------------------------------------------------------------------

@@ -402,7 +402,7 @@ class SearchWindow(ToolWindow):
         except ConfigError as exc:
             self.show_error(str(exc))
             return False
-        self._say(f"loaded the search space {path}")
+        self.show_message(f"loaded the search space {path}")
         return True
 
     def save_space(self, path: str | Path | None = None) -> bool:
@@ -416,7 +416,7 @@ class SearchWindow(ToolWindow):
         except EBMError as exc:
             self.show_error(str(exc))
             return False
-        self._say(f"saved {written}")
+        self.show_message(f"saved {written}")
         return True
 
     def open_search(self, folder: str | Path | None = None) -> bool:
@@ -441,7 +441,7 @@ class SearchWindow(ToolWindow):
         self.search = search
         self._show_results(results)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items())) or "no trials yet"
-        self._say(f"opened the search in {folder} ({counts}): press Run to continue it")
+        self.show_message(f"opened the search in {folder} ({counts}): press Run to continue it")
         return True
 
     # --- running ------------------------------------------------------------------------------
@@ -602,7 +602,7 @@ class SearchWindow(ToolWindow):
             self.show_error(str(exc))
             return None
         self.config_chosen.emit(config)
-        self._say(f"applied trial {trial.id} (the best, {self.results_now.objective} {fmt(trial.value)})")
+        self.show_message(f"applied trial {trial.id} (the best, {self.results_now.objective} {fmt(trial.value)})")
         return config
 
     def apply_selected(self) -> ExperimentConfig | None:
@@ -616,9 +616,5 @@ class SearchWindow(ToolWindow):
             self.show_error(str(exc))
             return None
         self.config_chosen.emit(config)
-        self._say(f"applied trial {ids[0]}")
+        self.show_message(f"applied trial {ids[0]}")
         return config
-
-    def _say(self, text: str) -> None:
-        self.status.setStyleSheet("")
-        self.status.setText(text)
