@@ -10,8 +10,9 @@ Python threads scale for large array work. Two ways are offered:
   runs one thread per call, so the cores are not oversubscribed.
 
 NumPy's OpenBLAS has one thread count for the whole process (see
-blas.set_threads), so it is lowered to 1 for as long as any split runs and
-given back when the last one ends; everything else keeps BLAS's own threads.
+blas.set_threads), so it is lowered to 1 for as long as any split runs (or
+Langevin worker processes hold it, engine.samplers.chain_processes) and given
+back when the last hold ends; everything else keeps BLAS's own threads.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _MIN_ELEMENTS = 1 << 19  # below this a thread hand-off costs more than it saves
 _pool: ThreadPoolExecutor | None = None
 _local = threading.local()
 _splits_lock = threading.Lock()
-_splits = 0  # run_split calls in progress, in any thread
+_splits = 0  # holds of one BLAS thread in progress (splits, Langevin workers), in any thread
 _blas_threads: int | None = None  # BLAS's count before the first of them
 
 
@@ -76,21 +77,32 @@ def run_serially(fn: Callable[[], Any]) -> Any:
         _local.serial = before
 
 
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS single-threaded while any split runs (concurrent multi-threaded calls oversubscribe the cores)."""
+def hold_one_blas_thread() -> None:
+    """Keep BLAS single-threaded until the matching :func:`release_blas_thread` (nested holds count)."""
     global _splits, _blas_threads
     with _splits_lock:
         _splits += 1
         if _splits == 1:
             _blas_threads = blas.set_threads(1)
+
+
+def release_blas_thread() -> None:
+    """End one hold; the last one gives BLAS back the thread count it had before the first."""
+    global _splits
+    with _splits_lock:
+        _splits -= 1
+        if _splits == 0 and _blas_threads is not None:
+            blas.set_threads(_blas_threads)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS single-threaded while any split runs (concurrent multi-threaded calls oversubscribe the cores)."""
+    hold_one_blas_thread()
     try:
         yield
     finally:
-        with _splits_lock:
-            _splits -= 1
-            if _splits == 0 and _blas_threads is not None:
-                blas.set_threads(_blas_threads)
+        release_blas_thread()
 
 
 def run_split(fns: Sequence[Callable[[], Any]]) -> list[Any]:

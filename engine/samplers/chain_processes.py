@@ -50,7 +50,7 @@ _lock = threading.Lock()  # guards the worker list
 _busy = threading.Lock()  # held by the run that is using the workers
 _workers: list["_Worker"] = []
 _broken: str | None = None  # why worker processes were given up, for the rest of the session
-_blas_threads: int | None = None  # this process's BLAS thread count before the workers started
+_holding_blas = False  # whether the workers hold this process's BLAS at one thread
 
 
 def _network(energy: Any) -> Any:
@@ -175,16 +175,17 @@ class _Worker:
 
 
 def _get_workers(count: int) -> list[_Worker]:
-    global _blas_threads
+    global _holding_blas
     with _lock:
         _workers[:] = [w for w in _workers if w.alive()]
         while len(_workers) < count:
             _workers.append(_Worker())
-        if _blas_threads is None:
+        if not _holding_blas:
             # While workers run, this process's BLAS stays on one thread: an idle OpenBLAS thread
             # spins after each multi-threaded call (for about 0.1 s unless OPENBLAS_THREAD_TIMEOUT
             # was set before NumPy loaded) and takes the workers' core (W0: 142 -> 92 ms a run).
-            _blas_threads = blas.set_threads(1) or 1
+            _parallel.hold_one_blas_thread()
+            _holding_blas = True
         return _workers[:count]
 
 
@@ -200,14 +201,14 @@ def _give_up(reason: str) -> None:
 @atexit.register
 def shutdown() -> None:
     """Stop the worker processes (at exit, or to start afresh) and forget an earlier failure."""
-    global _broken, _blas_threads
+    global _broken, _holding_blas
     with _lock:
         for worker in _workers:
             worker.close()
         _workers.clear()
-        if _blas_threads is not None:
-            blas.set_threads(_blas_threads)
-            _blas_threads = None
+        if _holding_blas:
+            _parallel.release_blas_thread()
+            _holding_blas = False
     _broken = None
 
 
