@@ -15,12 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QApplication
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from screenshots import wait  # noqa: E402 - tools/screenshots.py, the folder of this script
+from screenshots import start, wait  # noqa: E402 - tools/screenshots.py, the folder of this script
 
 
 def _inpaint(w: Any, quick: bool) -> None:
@@ -95,14 +93,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.texture_model:
         TEXTURE_MODEL.append(args.texture_model)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    app = QApplication.instance() or QApplication(sys.argv)
+    app, out = start(args.out)
     import importlib
 
-    import pyqtgraph as pg
-
-    pg.setConfigOptions(antialias=True)
     from gui.session import Session
 
     session = Session()

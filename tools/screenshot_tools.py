@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from screenshots import wait  # noqa: E402 - tools/screenshots.py, the folder of this script
+from screenshots import start, wait  # noqa: E402 - tools/screenshots.py, the folder of this script
 
 
 def run_and_wait(app: QApplication, window) -> None:
@@ -41,12 +41,7 @@ def main() -> int:
     parser.add_argument("--search-iterations", type=int, default=270, help="iterations per search trial")
     parser.add_argument("--out", default=str(ROOT / "docs"))
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    app = QApplication.instance() or QApplication(sys.argv)
-    import pyqtgraph as pg
-
-    pg.setConfigOptions(antialias=True)
+    app, out = start(args.out)
     from engine.training.config import load_config
     from gui.session import Session
     from gui.tools.benchmark_window import BenchmarkWindow

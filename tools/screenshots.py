@@ -31,18 +31,25 @@ def wait(app: QApplication, condition, timeout: float = 1200.0) -> None:
         time.sleep(0.01)
 
 
+def start(out: str) -> tuple[QApplication, Path]:
+    """The Qt application with antialiased plots, and the output folder (made): what every screenshot
+    script starts with."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv)
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True)
+    return app, folder
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=1500, help="2D training iterations")
     parser.add_argument("--digit-iterations", type=int, default=600, help="digits training iterations")
     parser.add_argument("--out", default=str(ROOT / "docs"))
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    app = QApplication.instance() or QApplication(sys.argv)
-    import pyqtgraph as pg
-
-    pg.setConfigOptions(antialias=True)
+    app, out = start(args.out)
     from engine.training.config import load_config
     from gui import main_window as mw
 
