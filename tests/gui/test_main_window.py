@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +31,7 @@ def _small_config(**train):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    counter = itertools.count()
-
-    def new_run_dir(name: str) -> Path:
-        path = tmp_path / "runs" / f"{next(counter):03d}-{name}"
-        path.mkdir(parents=True)
-        return path
-
-    monkeypatch.setattr(mw, "new_run_dir", new_run_dir)
+def window(qtbot, tmp_path, monkeypatch, numbered_run_dirs):
     monkeypatch.setattr(mw, "CHAIN_STEPS", 30)
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     w = mw.MainWindow(_small_config(), settings=settings)

@@ -3,7 +3,6 @@ dialog, the controls come back in a usable state, and the run can be resumed or 
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +28,7 @@ def _config(**train):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    counter = itertools.count()
-
-    def new_run_dir(name: str) -> Path:
-        path = tmp_path / "runs" / f"{next(counter):03d}-{name}"
-        path.mkdir(parents=True)
-        return path
-
-    monkeypatch.setattr(mw, "new_run_dir", new_run_dir)
+def window(qtbot, tmp_path, monkeypatch, numbered_run_dirs):
     dialogs: list[str] = []  # the dialog path, recorded instead of blocking on a modal box
     monkeypatch.setattr(mw.QMessageBox, "warning", lambda parent, title, text: dialogs.append(text))
     w = mw.MainWindow(_config(), settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
