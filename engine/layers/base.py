@@ -36,6 +36,9 @@ class Layer:
         self.params: dict[str, Any] = {}
         self.buffers: dict[str, Any] = {}
         self.grads: dict[str, Any] = {}
+        # Weights derived from the parameters (Winograd transforms), kept only while the owner
+        # promises the parameters stay fixed (EnergyNet.fixed_weights); None otherwise.
+        self.derived: dict[str, Any] | None = None
         self._saved: Any = None
 
     def spec(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from ..ops import conv
+from ..ops import conv, conv_winograd
 from .base import positive_int
 from .parametric import WeightLayer
 
@@ -49,19 +49,44 @@ class Conv2d(WeightLayer):
         """x: (C, H, W, N) -> (O, OH, OW, N)."""
         c = self.config
         w, sigma = self.effective_weight()
+        u = None if param_grads else self._winograd_weights(x, w)
+        if u is not None:
+            k, s, p = c["kernel_size"], c["stride"], c["padding"]
+            oh, ow = (conv.conv_output_size(n, k, s, p) for n in x.shape[1:3])
+            y = conv_winograd.forward(x, u, self.params.get("bias"), s, p, oh, ow)
+            if save:
+                self._saved = (x.shape, w, sigma, None, u)
+            return y
         # The Langevin loop repeats the same shapes: reuse the col buffer unless backward keeps it.
         reuse = self._col_buffer if not param_grads and self._col_key == x.shape else None
         y, col = conv.conv2d_forward(x, w, self.params.get("bias"), c["stride"], c["padding"], reuse)
         if not param_grads:
             self._col_buffer, self._col_key = col, x.shape
         if save:
-            self._saved = (x.shape, w, sigma, col if param_grads else None)
+            self._saved = (x.shape, w, sigma, col if param_grads else None, None)
         return y
+
+    def _winograd_weights(self, x: Any, w: Any) -> Any:
+        """The Winograd transform of w while the weights are fixed and the path pays (else None).
+
+        Computed once per fixed-weights scope and shared by the layer's replicas.
+        """
+        if self.derived is None:
+            return None
+        c = self.config
+        k, s, p = c["kernel_size"], c["stride"], c["padding"]
+        oh, ow = (conv.conv_output_size(n, k, s, p) for n in x.shape[1:3])
+        if not conv_winograd.pays_off(c["in_channels"], c["out_channels"], k, s, oh, ow, x):
+            return None
+        u = self.derived.get("winograd")
+        if u is None or u.dtype != w.dtype:  # two replicas may both compute it once: same values
+            u = self.derived["winograd"] = conv_winograd.transform_weights(w, s)
+        return u
 
     def backward(self, gy: Any, param_grads: bool = False, input_grad: bool = True) -> Any:
         """dL/dx, or None when input_grad is False (the first layer of a training step)."""
         c = self.config
-        in_shape, w, sigma, col = self._take_saved()
+        in_shape, w, sigma, col, u = self._take_saved()
         if param_grads:
             if col is None:
                 raise RuntimeError("conv2d: parameter gradients need forward(param_grads=True)")
@@ -69,4 +94,6 @@ class Conv2d(WeightLayer):
             self._set_grads(gw, gb, sigma)
         if not input_grad:
             return None
+        if u is not None:
+            return conv_winograd.backward_input(gy, u, in_shape, c["stride"], c["padding"])
         return conv.conv2d_backward_input(gy, w, in_shape, c["stride"], c["padding"])

@@ -12,6 +12,7 @@ import copy
 import functools
 import json
 import math
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import numpy as np
@@ -38,6 +39,7 @@ class EnergyNet:
         self.xp = xp if xp is not None else active_xp()
         self._replicas: list[list[Layer]] = []  # see _replica_stacks
         self._saved_split: list[slice] | None = None  # batch parts of the last saving forward
+        self._fixed_depth = 0  # nesting of fixed_weights scopes
         rng = np.random.default_rng(seed)  # host-side init: identical on every backend
         for layer in self.layers:
             layer.init_params(rng, self.xp, self.dtype)
@@ -80,6 +82,29 @@ class EnergyNet:
                     f"state entry {name} has shape {tuple(value.shape)}, the architecture needs {tuple(target.shape)}"
                 )
             target[...] = self.xp.asarray(value, dtype=target.dtype)
+
+    @contextmanager
+    def fixed_weights(self) -> Iterator[None]:
+        """A scope in which the parameters do not change (a Langevin run).
+
+        Layers may keep what they derive from their weights (Conv2d's Winograd
+        transform) until the scope ends; changing a parameter inside it would
+        leave them stale. Scopes nest; the outermost one drops what was kept.
+        """
+        if self._fixed_depth == 0:
+            for i, layer in enumerate(self.layers):
+                shared: dict[str, Any] = {}
+                for stack in (self.layers, *self._replicas):
+                    stack[i].derived = shared
+        self._fixed_depth += 1
+        try:
+            yield
+        finally:
+            self._fixed_depth -= 1
+            if self._fixed_depth == 0:
+                for stack in (self.layers, *self._replicas):
+                    for layer in stack:
+                        layer.derived = None
 
     def power_iteration(self) -> None:
         """One spectral-norm power iteration in every layer that uses it."""
@@ -152,7 +177,7 @@ class EnergyNet:
         while len(self._replicas) < count:
             stack = [build_layer(spec) for spec in self.config["layers"]]
             for mine, theirs in zip(self.layers, stack):
-                theirs.params, theirs.buffers = mine.params, mine.buffers
+                theirs.params, theirs.buffers, theirs.derived = mine.params, mine.buffers, mine.derived
             self._replicas.append(stack)
         return self._replicas[:count]
 

@@ -17,8 +17,9 @@ entries given the fixed ones.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ContextManager
 
 import numpy as np
 
@@ -153,6 +154,12 @@ def prepare_x(energy: Any, x0: Any) -> Any:
         raise ConfigError(f"the start states have shape {tuple(x.shape)}, but this energy takes "
                           f"(N, {', '.join(map(str, shape))}); give one state per chain")
     return x
+
+
+def fixed_weights(energy: Any) -> ContextManager[Any]:
+    """The energy's fixed-weights scope (EnergyNet: layers may keep derived weights), else a no-op."""
+    scope = getattr(energy, "fixed_weights", None)
+    return scope() if scope is not None else nullcontext()
 
 
 def prepare_fixed(x: Any, fixed_mask: Any | None, fixed_values: Any | None) -> tuple[Any | None, Any | None]:

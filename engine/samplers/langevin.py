@@ -38,6 +38,7 @@ from .base import (
     check_n_steps,
     check_positive,
     check_range,
+    fixed_weights,
     prepare_fixed,
     prepare_x,
 )
@@ -152,17 +153,19 @@ class LangevinSampler:
                 return SampleResult(x=chain_processes.run(self.chains, energy, x, rng, n, parts))
         mask, values = prepare_fixed(x, fixed_mask, fixed_values)
         rec = Recorder(record, x, n)
-        for t, step in enumerate(self.step_sizes(n)):
-            e, grad = energy.energy_and_grad(x)
-            rec.take(t, x, e)
-            langevin_update_(x, grad, float(step), self.noise_at(float(step)), rng,
-                             self.clip_grad, self.clamp, mask, values)
+        with fixed_weights(energy):
+            for t, step in enumerate(self.step_sizes(n)):
+                e, grad = energy.energy_and_grad(x)
+                rec.take(t, x, e)
+                langevin_update_(x, grad, float(step), self.noise_at(float(step)), rng,
+                                 self.clip_grad, self.clamp, mask, values)
         if rec.wants(n):
             rec.take(n, x, energy.energy(x) if rec.needs_energy(n) else None)
         return rec.finish(SampleResult(x=x))
 
     def chains(self, energy: Any, x: Any, rng: Any, n_steps: int) -> None:
         """Run the chains x in place, nothing recorded or fixed: what a worker process runs."""
-        for step in self.step_sizes(n_steps):
-            _, grad = energy.energy_and_grad(x)
-            langevin_update_(x, grad, float(step), self.noise_at(float(step)), rng, self.clip_grad, self.clamp)
+        with fixed_weights(energy):
+            for step in self.step_sizes(n_steps):
+                _, grad = energy.energy_and_grad(x)
+                langevin_update_(x, grad, float(step), self.noise_at(float(step)), rng, self.clip_grad, self.clamp)
