@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ..errors import ConfigError
 from ..ops import conv, conv_winograd
 from .base import positive_int
 from .parametric import WeightLayer
+
+_derive_lock = threading.Lock()  # replicas on other threads wait for one transform instead of repeating it
 
 
 class Conv2d(WeightLayer):
@@ -49,39 +52,36 @@ class Conv2d(WeightLayer):
         """x: (C, H, W, N) -> (O, OH, OW, N)."""
         c = self.config
         w, sigma = self.effective_weight()
-        u = None if param_grads else self._winograd_weights(x, w)
+        k, s, p = c["kernel_size"], c["stride"], c["padding"]
+        oh, ow = (conv.conv_output_size(n, k, s, p) for n in x.shape[1:3])
+        u = None if param_grads else self._winograd_weights(x, w, oh, ow)
         if u is not None:
-            k, s, p = c["kernel_size"], c["stride"], c["padding"]
-            oh, ow = (conv.conv_output_size(n, k, s, p) for n in x.shape[1:3])
             y = conv_winograd.forward(x, u, self.params.get("bias"), s, p, oh, ow)
             if save:
                 self._saved = (x.shape, w, sigma, None, u)
             return y
         # The Langevin loop repeats the same shapes: reuse the col buffer unless backward keeps it.
         reuse = self._col_buffer if not param_grads and self._col_key == x.shape else None
-        y, col = conv.conv2d_forward(x, w, self.params.get("bias"), c["stride"], c["padding"], reuse)
+        y, col = conv.conv2d_forward(x, w, self.params.get("bias"), s, p, reuse)
         if not param_grads:
             self._col_buffer, self._col_key = col, x.shape
         if save:
             self._saved = (x.shape, w, sigma, col if param_grads else None, None)
         return y
 
-    def _winograd_weights(self, x: Any, w: Any) -> Any:
+    def _winograd_weights(self, x: Any, w: Any, oh: int, ow: int) -> Any:
         """The Winograd transform of w while the weights are fixed and the path pays (else None).
 
         Computed once per fixed-weights scope and shared by the layer's replicas.
         """
-        if self.derived is None:
-            return None
         c = self.config
-        k, s, p = c["kernel_size"], c["stride"], c["padding"]
-        oh, ow = (conv.conv_output_size(n, k, s, p) for n in x.shape[1:3])
-        if not conv_winograd.pays_off(c["in_channels"], c["out_channels"], k, s, oh, ow, x):
+        if self.derived is None or not conv_winograd.pays_off(
+                c["in_channels"], c["out_channels"], c["kernel_size"], c["stride"], oh, ow, x):
             return None
-        u = self.derived.get("winograd")
-        if u is None or u.dtype != w.dtype:  # two replicas may both compute it once: same values
-            u = self.derived["winograd"] = conv_winograd.transform_weights(w, s)
-        return u
+        with _derive_lock:
+            if "winograd" not in self.derived:
+                self.derived["winograd"] = conv_winograd.transform_weights(w, c["stride"])
+            return self.derived["winograd"]
 
     def backward(self, gy: Any, param_grads: bool = False, input_grad: bool = True) -> Any:
         """dL/dx, or None when input_grad is False (the first layer of a training step)."""

@@ -61,13 +61,15 @@ def transform_weights(w: Any, s: int) -> Any:
     """w: (O, C, 2s, 2s) -> U: (9, O, C*s*s), U[3*xi + nu] = (G g G^T)[xi, nu]."""
     xp = get_array_module(w)
     O, C, k, _ = w.shape
-    g = w.reshape(O, C, 2, s, 2, s)  # (o, c, i', a, j', b)
-    rows = (g[:, :, 0], g[:, :, 0] + g[:, :, 1], g[:, :, 1])  # G over i': (o, c, a, j', b)
-    u = xp.empty((3, 3, O, C, s, s), dtype=w.dtype)
-    for xi, r in enumerate(rows):  # G over j'
-        u[xi, 0] = r[:, :, :, 0]
-        xp.add(r[:, :, :, 0], r[:, :, :, 1], out=u[xi, 1])
-        u[xi, 2] = r[:, :, :, 1]
+    # one reordering copy to (i', j', o, c, a, b); then G's sums run over whole contiguous blocks
+    g = xp.ascontiguousarray(w.reshape(O, C, 2, s, 2, s).transpose(2, 4, 0, 1, 3, 5)).reshape(2, 2, O, C * s * s)
+    u = xp.empty((3, 3, O, C * s * s), dtype=w.dtype)
+    u[0, 0], u[0, 2], u[2, 0], u[2, 2] = g[0, 0], g[0, 1], g[1, 0], g[1, 1]
+    xp.add(g[0, 0], g[0, 1], out=u[0, 1])
+    xp.add(g[1, 0], g[1, 1], out=u[2, 1])
+    xp.add(g[0, 0], g[1, 0], out=u[1, 0])
+    xp.add(g[0, 1], g[1, 1], out=u[1, 2])
+    xp.add(u[0, 1], u[2, 1], out=u[1, 1])
     return u.reshape(9, O, C * s * s)
 
 
