@@ -12,9 +12,11 @@ installed, the same iteration in PyTorch eager mode runs in the same process
 and the ratio torch / ours is printed (> 1 means we are faster).
 
 On the CuPy backend (``EBM_BACKEND=cupy``) the reference is PyTorch on CUDA;
-both sides synchronise their GPU work at the end of every timed call, and
-each row adds the kernels' status, torch's device name and version, and how
-many bytes CuPy's memory pool grew over the timed calls (0: no growth).
+both sides synchronise their GPU work at the end of every timed call.
+On the NumPy backend each row says which library ran the GEMMs ("gemm":
+MKL, or NumPy's OpenBLAS and why not MKL). On CuPy each row adds the
+kernels' status, torch's device name and version, and how many bytes CuPy's
+memory pool grew over the timed calls (0: no growth).
 A GPU that runs out of memory gives a row with "error" instead of a crash.
 """
 
@@ -31,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend, kernels
+from .ops import blas
 from .models import EnergyNet
 from .models.presets import PRESETS
 from .samplers.langevin import LangevinSampler, langevin_update_
@@ -213,6 +216,8 @@ def run_workload(name: str, repeats: int = 5) -> dict[str, Any]:
     result: dict[str, Any] = {"workload": name, "backend": info.name, "device": info.device,
                               "torch_s_per_iter": None, "torch_langevin_step_s": None, "ratio": None,
                               "repeats": repeats}
+    if not on_gpu:
+        result["gemm"] = blas.gemm_library()
     if on_gpu:
         result["kernels"] = kernels.status()
         if why_not:
@@ -275,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     info = backend.info()
     rows = []
     if not args.json:
-        print(f"backend: {info}", file=sys.stderr)
+        gemm = "" if info.name == "cupy" else f"; GEMMs: {blas.gemm_library()}"
+        print(f"backend: {info}{gemm}", file=sys.stderr)
     for name in args.workload or sorted(WORKLOADS):
         row = run_guarded(name, max(1, args.repeats))
         if "error" in row:

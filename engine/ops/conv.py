@@ -25,7 +25,7 @@ from ..kernels import conv as gpu
 from . import conv_rows
 from ._geometry import conv_output_size, strided, tap_range
 from ._parallel import run_chunks
-from .blas import gemm
+from .blas import gemm, matmul
 
 
 def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int, out: Any | None = None) -> Any:
@@ -105,7 +105,7 @@ def conv2d_forward(x: Any, w: Any, b: Any | None, stride: int, padding: int,
         return conv_rows.forward(col, w, b, stride, oh, ow), col
     cols = col.reshape(C * kh * kw, -1)
     if b is None:
-        y = xp.matmul(w.reshape(O, -1), cols)
+        y = matmul(w.reshape(O, -1), cols)
     else:  # bias first, then the product accumulated onto it: one pass less over y
         y = xp.empty((O, cols.shape[1]), dtype=x.dtype)
         y[...] = b[:, None]
@@ -115,14 +115,13 @@ def conv2d_forward(x: Any, w: Any, b: Any | None, stride: int, padding: int,
 
 def conv2d_backward_input(gy: Any, w: Any, in_shape: tuple, stride: int, padding: int) -> Any:
     """gy: (O, OH, OW, N) -> gx: (C, H, W, N) (the shape of the forward input)."""
-    xp = get_array_module(gy)
     O, oh, ow, N = gy.shape
     _, C, kh, kw = w.shape
     if _row_windows(gy, w.shape, stride, oh, ow):
         gz = conv_rows.backward_z(gy, w, stride, (C, stride, kw, conv_rows.z_rows(oh, kh, stride), ow, N))
         gx = col2im(gz, in_shape[1], in_shape[2], stride, padding)
     else:
-        gcol = xp.matmul(w.reshape(O, -1).T, gy.reshape(O, -1))
+        gcol = matmul(w.reshape(O, -1).T, gy.reshape(O, -1))
         gx = col2im(gcol.reshape(C, kh, kw, oh, ow, N), in_shape[1], in_shape[2], stride, padding)
     assert gx.shape == tuple(in_shape)
     return gx
@@ -135,7 +134,7 @@ def conv2d_backward_params(gy: Any, col: Any, w_shape: tuple, with_bias: bool) -
     if col.shape[1] != w_shape[2]:  # the row-window path's z: s row phases where col has k row taps
         gw = conv_rows.backward_params(gy, col, w_shape, col.shape[1])
     else:
-        gw = (g2 @ col.reshape(math.prod(w_shape[1:]), g2.shape[1]).T).reshape(w_shape)
+        gw = matmul(g2, col.reshape(math.prod(w_shape[1:]), g2.shape[1]).T).reshape(w_shape)
     gb = g2.sum(axis=1) if with_bias else None
     return gw, gb
 

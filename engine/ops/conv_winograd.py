@@ -60,7 +60,7 @@ def pays_off(in_channels: int, out_channels: int, kernel: int, stride: int, oh: 
 def transform_weights(w: Any, s: int) -> Any:
     """w: (O, C, 2s, 2s) -> U: (9, O, C*s*s), U[3*xi + nu] = (G g G^T)[xi, nu]."""
     xp = get_array_module(w)
-    O, C, k, _ = w.shape
+    O, C = w.shape[:2]
     # one reordering copy to (i', j', o, c, a, b); then G's sums run over whole contiguous blocks
     g = xp.ascontiguousarray(w.reshape(O, C, 2, s, 2, s).transpose(2, 4, 0, 1, 3, 5)).reshape(2, 2, O, C * s * s)
     u = xp.empty((3, 3, O, C * s * s), dtype=w.dtype)

@@ -17,9 +17,9 @@ entries given the fixed ones.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, ContextManager
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +156,7 @@ def prepare_x(energy: Any, x0: Any) -> Any:
     return x
 
 
-def fixed_weights(energy: Any) -> ContextManager[Any]:
+def fixed_weights(energy: Any) -> AbstractContextManager[Any]:
     """The energy's fixed-weights scope (EnergyNet: layers may keep derived weights), else a no-op."""
     scope = getattr(energy, "fixed_weights", None)
     return scope() if scope is not None else nullcontext()

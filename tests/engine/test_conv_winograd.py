@@ -107,7 +107,7 @@ def test_energy_net_uses_winograd_only_inside_fixed_weights(monkeypatch):
     assert calls == []
     with net.fixed_weights():
         e1, g1 = net.energy_and_grad(x)
-        e2, g2 = net.energy_and_grad(x)
+        _, g2 = net.energy_and_grad(x)
     assert calls == [1], "the weights are transformed once per scope"
     np.testing.assert_allclose(e1, e0, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(g1, g0, rtol=1e-10, atol=1e-12)
