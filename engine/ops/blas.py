@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import site
 import sys
 import threading
 from typing import Any
@@ -111,9 +112,11 @@ def _intel_cpu() -> bool:
 
 
 def _mkl_paths() -> list[str]:
-    """Where pip's ``mkl`` wheel puts its runtime library (Linux, Windows), then the loader's search."""
-    paths = sorted(glob.glob(os.path.join(sys.prefix, "lib", "libmkl_rt.so*")))
-    paths += sorted(glob.glob(os.path.join(sys.prefix, "Library", "bin", "mkl_rt*.dll")))
+    """Where pip's ``mkl`` wheel puts its runtime library (Linux, Windows; also --user), then the loader's search."""
+    paths = []
+    for base in (sys.prefix, site.getuserbase()):
+        paths += sorted(glob.glob(os.path.join(base, "lib", "libmkl_rt.so*")))
+        paths += sorted(glob.glob(os.path.join(base, "Library", "bin", "mkl_rt*.dll")))
     found = ctypes.util.find_library("mkl_rt")
     return paths + ([found] if found else [])
 

@@ -144,15 +144,19 @@ def backward_input(gy: Any, u: Any, in_shape: tuple, s: int, padding: int) -> An
 def _untransform(xp: Any, g0: Any, g1: Any, g2: Any, out: Any, axis: int) -> None:
     """out along axis (2T + 1 entries) = B^T's transpose of (g0, g1, g2) (T tiles each), summed where tiles overlap.
 
-    Entry 2t gets g0[t] + g2[t - 1], entry 2t + 1 gets g1[t] - g0[t] - g2[t].
+    Entry 2t gets g0[t] + g2[t - 1], entry 2t + 1 gets g1[t] - g0[t] - g2[t]; each
+    entry is written once (no zeroing, no read-back).
     """
     def at(sl: slice) -> Any:
         return out[(slice(None),) * axis + (sl,)]
 
+    def tiles(a: Any, sl: slice) -> Any:
+        return a[(slice(None),) * axis + (sl,)]
+
     size = out.shape[axis]
-    at(slice(0, size - 1, 2))[...] = g0
-    at(slice(size - 1, size))[...] = 0
-    at(slice(2, size, 2))[...] += g2
+    at(slice(0, 1))[...] = tiles(g0, slice(0, 1))
+    xp.add(tiles(g0, slice(1, None)), tiles(g2, slice(0, -1)), out=at(slice(2, size - 1, 2)))
+    at(slice(size - 1, size))[...] = tiles(g2, slice(-1, None))
     odd = at(slice(1, size - 1, 2))
     xp.subtract(g1, g0, out=odd)
     odd -= g2
