@@ -87,11 +87,12 @@ class EnergyNet:
 
     @contextmanager
     def fixed_weights(self) -> Iterator[None]:
-        """A scope in which the parameters do not change (a Langevin run).
+        """A scope in which the parameters do not change (a sampler's run).
 
         Layers may keep what they derive from their weights (Conv2d's Winograd
-        transform) until the scope ends; changing a parameter inside it would
-        leave them stale. Scopes nest; the outermost one drops what was kept.
+        transform) until the scope ends; a parameter changed while it is open,
+        by any thread, would leave them stale. Scopes nest; the outermost one
+        drops what was kept.
         """
         if self._fixed_depth == 0:
             for i, layer in enumerate(self.layers):

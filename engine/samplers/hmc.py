@@ -31,6 +31,7 @@ from .base import (
     check_n_steps,
     check_positive,
     check_range,
+    fixed_weights,
     in_bounds,
     mh_accept,
     sq_norm,
@@ -100,20 +101,21 @@ class HMCSampler:
         run = MetropolisRun(energy, x0, n, record, fixed_mask, fixed_values)
         x, e, g, mask, xp = run.x, run.e, run.g, run.mask, run.xp
         sd = math.sqrt(float(self.mass))
-        for t in range(n):
-            p = standard_normal(rng, x.shape, x.dtype)
-            p *= sd
-            zero_where(p, mask)
-            x_new, p_new, e_new, g_new = leapfrog(energy, x, p, g, self.step_size,
-                                                  int(self.n_leapfrog), mask, self.mass)
-            log_alpha = hamiltonian(e, p, self.mass) - hamiltonian(e_new, p_new, self.mass)
-            inside = in_bounds(x_new, self.bounds)
-            if inside is not None:
-                log_alpha = xp.where(inside, log_alpha, -xp.inf)
-            accepted = mh_accept(log_alpha, rng)
-            chains = accepted.reshape((-1,) + (1,) * (x.ndim - 1))
-            xp.copyto(x, x_new, where=chains)
-            xp.copyto(g, g_new, where=chains)
-            xp.copyto(e, e_new, where=accepted)
-            run.count(t, accepted)
+        with fixed_weights(energy):
+            for t in range(n):
+                p = standard_normal(rng, x.shape, x.dtype)
+                p *= sd
+                zero_where(p, mask)
+                x_new, p_new, e_new, g_new = leapfrog(energy, x, p, g, self.step_size,
+                                                      int(self.n_leapfrog), mask, self.mass)
+                log_alpha = hamiltonian(e, p, self.mass) - hamiltonian(e_new, p_new, self.mass)
+                inside = in_bounds(x_new, self.bounds)
+                if inside is not None:
+                    log_alpha = xp.where(inside, log_alpha, -xp.inf)
+                accepted = mh_accept(log_alpha, rng)
+                chains = accepted.reshape((-1,) + (1,) * (x.ndim - 1))
+                xp.copyto(x, x_new, where=chains)
+                xp.copyto(g, g_new, where=chains)
+                xp.copyto(e, e_new, where=accepted)
+                run.count(t, accepted)
         return run.result()

@@ -44,6 +44,7 @@ from .base import (
     check_n_steps,
     check_positive,
     check_range,
+    fixed_weights,
     in_bounds,
     mh_accept,
     zero_where,
@@ -150,8 +151,9 @@ class MALASampler:
         """
         n = check_n_steps(self.n_steps if n_steps is None else n_steps)
         run = MetropolisRun(energy, x0, n, record, fixed_mask, fixed_values)
-        for t in range(n):
-            out = mala_step(energy, run.x, run.e, run.g, self.step_size, rng, run.mask, self.clip_grad,
-                            self.bounds)
-            run.count(t, out.accepted)
+        with fixed_weights(energy):
+            for t in range(n):
+                out = mala_step(energy, run.x, run.e, run.g, self.step_size, rng, run.mask, self.clip_grad,
+                                self.bounds)
+                run.count(t, out.accepted)
         return run.result()
