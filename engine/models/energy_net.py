@@ -95,8 +95,8 @@ class EnergyNet:
         drops what was kept.
         """
         if self._fixed_depth == 0:
-            for i, layer in enumerate(self.layers):
-                shared: dict[str, Any] = {}
+            for i in range(len(self.layers)):
+                shared: dict[str, Any] = {}  # one per layer position, seen by every replica
                 for stack in (self.layers, *self._replicas):
                     stack[i].derived = shared
         self._fixed_depth += 1

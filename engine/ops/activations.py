@@ -92,7 +92,9 @@ def _scale_of(x: Any, slope: float, y: Any, scale: Any) -> None:
     """y = x where x > 0 else slope * x; scale = dy/dx (1 or slope)."""
     xp = get_array_module(x)
     xp.greater(x, 0.0, out=scale)  # 1.0 / 0.0
-    if slope:
+    if 0.0 < slope < 1.0:
+        xp.maximum(scale, slope, out=scale)  # 1 / slope in one pass
+    elif slope:
         scale *= 1.0 - slope
         scale += slope
     xp.multiply(x, scale, out=y)

