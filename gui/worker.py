@@ -23,6 +23,7 @@ from PySide6.QtCore import QThread, Signal
 from engine import backend
 from engine.errors import EBMError
 from engine.metrics import grid_energy
+from engine.ops import blas
 from engine.samplers.base import Record
 from engine.training.config import ExperimentConfig
 from engine.training.factory import build_sampler
@@ -113,7 +114,7 @@ class TrainingWorker(QThread):
             self.state.emit("failed")
             return
         self.trainer = trainer
-        self.backend_info.emit(str(trainer.backend_info))
+        self.backend_info.emit(_backend_text(trainer))
         self._emit_data(trainer)
         if trainer.iteration > 0:  # resumed: show where it stands
             self.reports.emit(list(_history_reports(trainer)))
@@ -289,6 +290,14 @@ class TrainingWorker(QThread):
         states = result.chain_states[:, 0]
         energies = result.chain_energies[:, 0]
         self.chain.emit(Chain(states, energies, self.config.sampler.kind, result.acceptance))
+
+
+def _backend_text(trainer: Trainer) -> str:
+    """The backend line for the window, with the library that runs the GEMMs on the CPU."""
+    info = trainer.backend_info
+    if info.name != "numpy":
+        return str(info)
+    return f"{info}, GEMMs by {blas.gemm_library().split(' (')[0]}"
 
 
 def _history_reports(trainer: Trainer) -> list[Report]:
