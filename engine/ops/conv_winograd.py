@@ -45,10 +45,11 @@ def pays_off(in_channels: int, out_channels: int, kernel: int, stride: int, oh: 
 
     Per output pixel and sample it saves 7*O*C multiply-adds (16 products of
     s*s*C channels become 9) and transforms about 36*C input and 9*O output
-    entries. Measured on W2, one core, 32 images (ms, forward / input gradient):
-    128->256 channels on 16x16 15.1 -> 12.6 / 16.4 -> 14.9 (ratio 33), 256->512 on
-    8x8 14.4 -> 10.9 / 16.3 -> 13.5 (ratio 66); 64->128 on 32x32 loses,
-    18.0 -> 20.1 / 19.3 -> 25.4 (ratio 17).
+    entries. Measured on W2, one core, 32 images, MKL (ms, forward / input
+    gradient, against the row-window path): 128->256 channels on 16x16
+    13.1 -> 10.4 / 13.4 -> 11.7 (ratio 33), 256->512 on 8x8 12.5 -> 8.5 /
+    13.0 -> 10.9 (ratio 66); 64->128 on 32x32 loses, 15.1 -> 19.3 / 14.9 -> 17.5
+    (ratio 17). OpenBLAS ranks them the same.
     """
     if get_array_module(x) is not np or not applies(kernel, stride, oh, ow):
         return False
