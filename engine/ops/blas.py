@@ -7,13 +7,16 @@ taps in place. On NumPy's bundled OpenBLAS this calls cblas_?gemm through
 ctypes (which releases the GIL) with explicit leading dimensions; anywhere
 else it falls back to matmul plus an add, with the same result.
 
-GEMMs that run on one thread (a batch part of a split, a Langevin worker
-process: whenever BLAS is held at one thread) go to Intel MKL's sequential
-layer where the ``mkl`` package is installed and the CPU is Intel's: measured
-here it is 6-25% faster than OpenBLAS on the workloads' shapes (W2 step
-112.5 -> 101.8 ms, W0 half-batch step 0.86 -> 0.80 ms). Multi-threaded GEMMs
-stay on OpenBLAS's threads. ``EBM_BLAS=openblas`` turns MKL off, ``EBM_BLAS=mkl``
-uses it on any CPU.
+Where the ``mkl`` package is installed and the CPU is Intel's, the direct
+calls go to Intel MKL's sequential layer instead: measured here it is 6-25%
+faster than OpenBLAS on the workloads' shapes (W2 step 112.5 -> 101.8 ms, W0
+half-batch step 0.86 -> 0.80 ms). It runs on the caller's thread; the engine's
+batch splits and Langevin worker processes use the cores. Every direct call
+goes to it, whatever the thread: a first version sent only single-threaded
+calls to MKL, and a search's process-pool trials then rounded differently from
+the same trials run inline. Products under _SMALL multiply-adds go to NumPy's
+matmul, whose call costs less. ``EBM_BLAS=openblas`` turns MKL off,
+``EBM_BLAS=mkl`` uses it on any CPU.
 """
 
 from __future__ import annotations
