@@ -148,16 +148,13 @@ def _untransform(xp: Any, g0: Any, g1: Any, g2: Any, out: Any, axis: int) -> Non
     Entry 2t gets g0[t] + g2[t - 1], entry 2t + 1 gets g1[t] - g0[t] - g2[t]; each
     entry is written once (no zeroing, no read-back).
     """
-    def at(sl: slice) -> Any:
-        return out[(slice(None),) * axis + (sl,)]
-
-    def tiles(a: Any, sl: slice) -> Any:
+    def along(a: Any, sl: slice) -> Any:
         return a[(slice(None),) * axis + (sl,)]
 
     size = out.shape[axis]
-    at(slice(0, 1))[...] = tiles(g0, slice(0, 1))
-    xp.add(tiles(g0, slice(1, None)), tiles(g2, slice(0, -1)), out=at(slice(2, size - 1, 2)))
-    at(slice(size - 1, size))[...] = tiles(g2, slice(-1, None))
-    odd = at(slice(1, size - 1, 2))
+    along(out, slice(0, 1))[...] = along(g0, slice(0, 1))
+    xp.add(along(g0, slice(1, None)), along(g2, slice(0, -1)), out=along(out, slice(2, size - 1, 2)))
+    along(out, slice(size - 1, size))[...] = along(g2, slice(-1, None))
+    odd = along(out, slice(1, size - 1, 2))
     xp.subtract(g1, g0, out=odd)
     odd -= g2

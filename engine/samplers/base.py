@@ -247,6 +247,24 @@ def in_bounds(x: Any, bounds: tuple[float, float] | None) -> Any | None:
     return ((flat >= bounds[0]) & (flat <= bounds[1])).all(axis=1)
 
 
+def accept_proposals(x: Any, g: Any, e: Any, x_new: Any, g_new: Any, e_new: Any, log_alpha: Any,
+                     rng: Any, bounds: tuple[float, float] | None) -> tuple[Any, Any]:
+    """Metropolis-Hastings for every chain: copy the accepted proposals into x, g, e in place.
+
+    A proposal outside bounds is rejected. Returns (accepted: (N,) bool, the log_alpha used).
+    """
+    xp = get_array_module(x)
+    inside = in_bounds(x_new, bounds)
+    if inside is not None:
+        log_alpha = xp.where(inside, log_alpha, -xp.inf)
+    accepted = mh_accept(log_alpha, rng)
+    per_chain = accepted.reshape((-1,) + (1,) * (x.ndim - 1))
+    xp.copyto(x, x_new, where=per_chain)
+    xp.copyto(g, g_new, where=per_chain)
+    xp.copyto(e, e_new.astype(e.dtype, copy=False), where=accepted)
+    return accepted, log_alpha
+
+
 class MetropolisRun:
     """The state of an MH sampler's run (MALA, HMC): chains, energies, gradients, acceptance, records.
 

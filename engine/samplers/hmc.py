@@ -26,14 +26,13 @@ from ..errors import ConfigError
 from ..ops.random import standard_normal
 from .base import (
     MetropolisRun,
+    accept_proposals,
     Record,
     SampleResult,
     check_n_steps,
     check_positive,
     check_range,
     fixed_weights,
-    in_bounds,
-    mh_accept,
     sq_norm,
     zero_where,
 )
@@ -99,7 +98,7 @@ class HMCSampler:
         """
         n = check_n_steps(self.n_steps if n_steps is None else n_steps)
         run = MetropolisRun(energy, x0, n, record, fixed_mask, fixed_values)
-        x, e, g, mask, xp = run.x, run.e, run.g, run.mask, run.xp
+        x, e, g, mask = run.x, run.e, run.g, run.mask
         sd = math.sqrt(float(self.mass))
         with fixed_weights(energy):
             for t in range(n):
@@ -109,13 +108,6 @@ class HMCSampler:
                 x_new, p_new, e_new, g_new = leapfrog(energy, x, p, g, self.step_size,
                                                       int(self.n_leapfrog), mask, self.mass)
                 log_alpha = hamiltonian(e, p, self.mass) - hamiltonian(e_new, p_new, self.mass)
-                inside = in_bounds(x_new, self.bounds)
-                if inside is not None:
-                    log_alpha = xp.where(inside, log_alpha, -xp.inf)
-                accepted = mh_accept(log_alpha, rng)
-                chains = accepted.reshape((-1,) + (1,) * (x.ndim - 1))
-                xp.copyto(x, x_new, where=chains)
-                xp.copyto(g, g_new, where=chains)
-                xp.copyto(e, e_new, where=accepted)
+                accepted, _ = accept_proposals(x, g, e, x_new, g_new, e_new, log_alpha, rng, self.bounds)
                 run.count(t, accepted)
         return run.result()

@@ -39,14 +39,13 @@ from ..kernels import mala as gpu
 from ..ops.random import standard_normal
 from .base import (
     MetropolisRun,
+    accept_proposals,
     Record,
     SampleResult,
     check_n_steps,
     check_positive,
     check_range,
     fixed_weights,
-    in_bounds,
-    mh_accept,
     zero_where,
 )
 
@@ -108,14 +107,7 @@ def mala_step(energy: Any, x: Any, e: Any, g: Any, step_size: float, rng: Any,
     zero_where(g_new, mask)
     drift_new = g_new if clip_grad is None else xp.clip(g_new, -float(clip_grad), float(clip_grad))
     log_alpha = mala_log_accept(e, e_new, drift, drift_new, xi, s)
-    inside = in_bounds(x_new, bounds)
-    if inside is not None:
-        log_alpha = xp.where(inside, log_alpha, -xp.inf)
-    accepted = mh_accept(log_alpha, rng)
-    per_chain = accepted.reshape((-1,) + (1,) * (x.ndim - 1))
-    xp.copyto(x, x_new, where=per_chain)
-    xp.copyto(g, g_new, where=per_chain)
-    xp.copyto(e, e_new.astype(xp.float64), where=accepted)
+    accepted, log_alpha = accept_proposals(x, g, e, x_new, g_new, e_new, log_alpha, rng, bounds)
     return MALAStep(x, e, g, accepted, log_alpha)
 
 
