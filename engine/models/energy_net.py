@@ -184,6 +184,20 @@ class EnergyNet:
             self._replicas.append(stack)
         return self._replicas[:count]
 
+    def part_views(self, count: int) -> list["EnergyNet"]:
+        """``count`` networks for parts of a batch run side by side on threads: this one first.
+
+        Each has its own layers (their saved state) over this net's parameter
+        arrays; open :meth:`fixed_weights` before taking them, and weights derived
+        in the scope (Winograd's transform) are computed once for all of them.
+        """
+        views = [self]
+        for stack in self._replica_stacks(count - 1):
+            view = copy.copy(self)  # the scope's depth comes along: a view's own scope nests in this one
+            view.layers, view._replicas, view._saved_split = stack, [], None
+            views.append(view)
+        return views
+
     def energy(self, x: Any) -> Any:
         """E(x): (N,), nothing saved for backward."""
         self._require_scalar_output()

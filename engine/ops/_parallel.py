@@ -11,7 +11,7 @@ Python threads scale for large array work. Two ways are offered:
 
 NumPy's OpenBLAS has one thread count for the whole process (see
 blas.set_threads), so it is lowered to 1 for as long as any split runs (or
-Langevin worker processes hold it, engine.samplers.chain_processes) and given
+Langevin worker processes hold it, engine.samplers.chain_parts) and given
 back when the last hold ends; everything else keeps BLAS's own threads.
 """
 

@@ -3,7 +3,7 @@
 import sys
 from multiprocessing.connection import Connection
 
-from engine.samplers.chain_processes import serve
+from engine.samplers.chain_parts import serve
 
 if __name__ == "__main__":
     serve(Connection(int(sys.argv[1])))

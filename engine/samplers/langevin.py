@@ -30,7 +30,7 @@ from ..backend import get_array_module
 from ..errors import ConfigError
 from ..kernels import langevin as gpu
 from ..ops.random import standard_normal
-from . import chain_processes
+from . import chain_parts
 from .base import (
     Record,
     Recorder,
@@ -148,9 +148,9 @@ class LangevinSampler:
         n = check_n_steps(self.n_steps if n_steps is None else n_steps)
         x = prepare_x(energy, x0)
         if record is None and fixed_mask is None and fixed_values is None:
-            parts = chain_processes.wanted(energy, x.shape[0])
-            if parts > 1:  # the GIL would hold threads back: parts of the batch in worker processes
-                return SampleResult(x=chain_processes.run(self.chains, energy, x, rng, n, parts))
+            parts = chain_parts.wanted(energy, x.shape[0])
+            if parts > 1:  # each part's whole run side by side, on worker processes or threads
+                return SampleResult(x=chain_parts.run(self.chains, energy, x, rng, n, parts))
         mask, values = prepare_fixed(x, fixed_mask, fixed_values)
         rec = Recorder(record, x, n)
         with fixed_weights(energy):

@@ -258,3 +258,19 @@ def test_empty_batch_parameter_gradients_are_zero_for_vector_nets():
     net.backward(np.zeros(0))
     for g, p in zip(net.gradients(), net.parameters()):
         assert g.shape == p.shape and not np.any(g)
+
+
+def test_part_views_share_the_parameters_and_keep_their_own_layers():
+    net = EnergyNet(PRESETS["convnet_small"](), seed=1)
+    x = np.random.default_rng(2).uniform(-1, 1, (6, *net.input_shape)).astype(np.float32)
+    with net.fixed_weights():
+        views = net.part_views(3)
+        assert views[0] is net
+        for view in views[1:]:
+            assert all(a is not b for a, b in zip(view.layers, net.layers))
+            assert all(a.params is b.params for a, b in zip(view.layers, net.layers))
+        e, g = net.energy_and_grad(x)
+        for i, view in enumerate(views):
+            e_part, g_part = view.energy_and_grad(x[2 * i: 2 * i + 2])
+            np.testing.assert_allclose(e_part, e[2 * i: 2 * i + 2], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(g_part, g[2 * i: 2 * i + 2], rtol=1e-5, atol=1e-6)

@@ -8,7 +8,7 @@ import pytest
 from engine.models import PRESETS, EnergyNet
 from engine.ops import _parallel
 from engine.samplers import LangevinSampler
-from engine.samplers import chain_processes as cp
+from engine.samplers import chain_parts as cp
 
 pytestmark = pytest.mark.skipif(not _parallel.can_split(), reason="needs 2+ cores and BLAS thread control")
 
@@ -128,12 +128,12 @@ def test_recorded_fixed_small_or_switched_off_runs_stay_here(small_parts, monkey
 
 
 def test_the_benchmark_workloads_choose_as_measured():
-    """W0 and W1 run their halves in processes; W2's threads scale, a small 2D batch stays here."""
+    """W0 and W1 run their halves in processes, W2's in threads; a small 2D batch stays whole."""
     if cp.os.environ.get("EBM_CHAIN_PROCESSES") == "0" or _parallel.workers() != 2:
         pytest.skip("measured on 2 cores; switched off in this environment")
     assert cp.wanted(EnergyNet(PRESETS["W1"]()), 128) == 2
     assert cp.wanted(EnergyNet(PRESETS["W0"]()), 1000) == 2
-    assert cp.wanted(EnergyNet(PRESETS["W2"]()), 64) == 1
+    assert cp.wanted(EnergyNet(PRESETS["W2"]()), 64) == 2
     assert cp.wanted(EnergyNet(PRESETS["W0"]()), 256) == 1
 
 
@@ -173,3 +173,46 @@ def test_importing_engine_first_stops_openblas_threads_spinning():
             "f = blas._LIB.openblas_thread_timeout\nf.restype = ctypes.c_int\nprint(f())")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "4", out.stderr
+
+
+@pytest.fixture
+def large_parts(monkeypatch):
+    """Any batch of the test net is large enough for each part's whole run on a thread."""
+    monkeypatch.setattr(cp, "MAX_ELEMENTS", 1)
+    yield
+    cp.shutdown()
+
+
+def test_large_parts_run_on_threads_with_the_same_chains(large_parts):
+    net, x0 = _net_and_start()
+    assert cp.wanted(net, len(x0)) == _parallel.workers()
+    out = SAMPLER.run(net, x0, np.random.default_rng(5)).x
+    assert not cp._workers  # no worker process was needed
+    np.testing.assert_array_equal(out, _in_this_process(net, x0, 5))
+    np.testing.assert_array_equal(SAMPLER.run(net, x0, np.random.default_rng(5)).x, out)
+
+
+def test_a_jem_with_large_parts_splits_per_step_instead(large_parts):
+    from engine.models.jem import JEM
+
+    jem = JEM(PRESETS["jem_digits"](), seed=1)
+    assert cp.wanted(jem, 10) == 1
+
+
+def test_parts_on_threads_share_one_transform_of_the_weights(large_parts, monkeypatch):
+    """Winograd's weights are transformed once per run for all parts, not once per part."""
+    from engine.ops import conv_winograd
+
+    config = {"input_shape": [128, 8, 8], "layers": [
+        {"type": "conv2d", "in_channels": 128, "out_channels": 256, "kernel_size": 4, "stride": 2, "padding": 1},
+        {"type": "leaky_relu", "slope": 0.2},
+        {"type": "conv2d", "in_channels": 256, "out_channels": 1, "kernel_size": 4}]}
+    net = EnergyNet(config, seed=3)
+    x0 = np.random.default_rng(4).uniform(-1, 1, (8, *net.input_shape)).astype(np.float32)
+    calls = []
+    transform = conv_winograd.transform_weights
+    monkeypatch.setattr(conv_winograd, "transform_weights", lambda *a: calls.append(1) or transform(*a))
+    out = SAMPLER.run(net, x0, np.random.default_rng(6)).x
+    assert len(calls) == 1
+    monkeypatch.setattr(conv_winograd, "transform_weights", transform)
+    np.testing.assert_array_equal(out, _in_this_process(net, x0, 6))

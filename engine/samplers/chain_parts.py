@@ -1,19 +1,26 @@
-"""Langevin chains in worker processes: the other cores without the GIL.
+"""Langevin chains in parts of the batch, each part's whole run side by side.
 
-Chains are independent, so a batch can be cut into parts that run side by
-side. Threads that split a batch (engine.ops._parallel) serve large
-activations well (W2), but on small ones they wait on each other's GIL:
-measured on W1 (2 cores), half the batch alone takes 5.2 ms per Langevin
-step, both halves on two threads 7.0 ms, and in two processes 5.6 ms.
+Chains are independent, so a batch can be cut into one part per core. Where
+to run the parts depends on their size (measured on 2 cores):
+- small activations (W0, W1): in worker processes, the other cores without
+  the GIL. Threads wait on each other's GIL there: on W1 half the batch alone
+  takes 5.2 ms per Langevin step, both halves on two threads 7.0 ms, and in
+  two processes 5.6 ms.
+- large activations (W2): on threads of this process, each part on its own
+  view of the network (EnergyNet.part_views), sharing the parameters and the
+  weights' transforms. Hand-offs are rare next to the work there, and the
+  parts meet once per run instead of once per step as a per-step split of the
+  batch does (W2 iteration 2-5% faster). Processes lose there: each one keeps
+  its own copy of the transformed weights.
 
 ``run`` cuts a run into one part per core when :func:`wanted` says it pays.
-The first part runs in this process, the others in persistent worker
-processes (fresh interpreters, started once), each sent the network's config
-and current parameters with every run.
+On processes, the first part runs in this process, the others in persistent
+worker processes (fresh interpreters, started once), each sent the network's
+config and current parameters with every run.
 Every part draws its noise from its own generator, seeded from the run's
-generator, so the result is the same whichever process ran a part: a worker
-that fails or dies is replaced by running its part here. Set
-EBM_CHAIN_PROCESSES=0 to keep everything in this process (experiment
+generator, so the result is the same whichever thread or process ran a part:
+a worker that fails or dies is replaced by running its part here. Set
+EBM_CHAIN_PROCESSES=0 to keep the parts out of worker processes (experiment
 trials in worker processes or on Ray do; the workers themselves never
 start more). After a failure the session goes on in this process alone.
 """
@@ -21,6 +28,7 @@ start more). After a failure the session goes on in this process alone.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import math
 import os
@@ -41,7 +49,7 @@ from ..ops import _parallel, blas
 # Per part, the largest activation (elements) from which worker processes pay (measured, ms per
 # training iteration, threads or one thread -> processes: W0 139 -> 88 at 6.4e4, digits_convnet
 # 70 -> 47 at 1e5, the 8gaussians MLP 10 -> 15 at 1.6e4) and below which threads lose to the GIL
-# (W1: 2.6e5 per half batch); above MAX threads scale (W2: 2e6).
+# (W1: 2.6e5 per half batch); from MAX the parts run on threads (W2: 2e6).
 MIN_ELEMENTS, MAX_ELEMENTS = 1 << 15, 1 << 20
 # A worker that takes this much longer than this process took for an equal part has hung.
 PATIENCE_FACTOR, MIN_PATIENCE = 20.0, 60.0
@@ -64,15 +72,23 @@ def _network(energy: Any) -> Any:
 
 
 def wanted(energy: Any, n: int) -> int:
-    """How many parts to run ``n`` chains of ``energy`` in (1: no worker processes)."""
+    """How many parts to run ``n`` chains of ``energy`` in (1: one batch, split per step by EnergyNet)."""
     net = _network(energy)
     parts = _parallel.workers()
-    if (net is None or net.xp is not np or parts < 2 or n < 2 * parts
-            or os.environ.get("EBM_CHAIN_PROCESSES", "1") == "0" or _broken is not None
-            or os.name != "posix" or not _parallel.can_split()):
+    if net is None or net.xp is not np or parts < 2 or n < 2 * parts or not _parallel.can_split():
         return 1
-    largest = max(math.prod(s) for s in net.shapes) * (n // parts)
-    return parts if MIN_ELEMENTS <= largest < MAX_ELEMENTS else 1
+    largest = _largest(net, n, parts)
+    if largest >= MAX_ELEMENTS:  # threads scale: each part's whole run on a thread of this process
+        return parts if energy is net else 1  # a JEM splits per step
+    if (largest < MIN_ELEMENTS or os.environ.get("EBM_CHAIN_PROCESSES", "1") == "0" or _broken is not None
+            or os.name != "posix"):
+        return 1
+    return parts
+
+
+def _largest(net: Any, n: int, parts: int) -> int:
+    """Elements of a part's largest activation."""
+    return max(math.prod(s) for s in net.shapes) * (n // parts)
 
 
 def run(chains: Any, energy: Any, x: Any, rng: Any, n_steps: int, parts: int) -> Any:
@@ -80,6 +96,8 @@ def run(chains: Any, energy: Any, x: Any, rng: Any, n_steps: int, parts: int) ->
     bounds = [slice(len(x) * i // parts, len(x) * (i + 1) // parts) for i in range(parts)]
     seeds = [int(s) for s in rng.integers(0, 2**63 - 1, size=parts)]
     net = _network(energy)
+    if energy is net and _largest(net, len(x), parts) >= MAX_ELEMENTS:
+        return _run_in_threads(chains, net, x, bounds, seeds, n_steps)
     job = (type(energy).__name__, net.to_json(), {k: np.asarray(v) for k, v in net.state_dict().items()}, chains)
     if not _busy.acquire(blocking=False):  # another thread's run has the workers: all parts here
         results: list[Any] = [None] * (parts - 1)
@@ -94,6 +112,21 @@ def run(chains: Any, energy: Any, x: Any, rng: Any, n_steps: int, parts: int) ->
             _parallel.run_serially(lambda: chains(energy, x[part], np.random.default_rng(seed), n_steps))
         else:
             x[part] = out
+    return x
+
+
+def _run_in_threads(chains: Any, net: Any, x: Any, bounds: list[slice], seeds: list[int], n_steps: int) -> Any:
+    """Every part's whole run on a thread, each on its own view of the network.
+
+    The weights' transforms are made once, in one fixed-weights scope around all
+    parts, and shared: two copies of W2's layer-4 transform (19 MB each) would
+    compete for the cache. The parts meet once per run instead of once per step
+    (W2: 2-4% faster than splitting every step, see docs/PERFORMANCE.md).
+    """
+    with net.fixed_weights():
+        views = net.part_views(len(bounds))
+        _parallel.run_split([functools.partial(chains, view, x[part], np.random.default_rng(seed), n_steps)
+                             for view, part, seed in zip(views, bounds, seeds)])
     return x
 
 
