@@ -10,7 +10,7 @@ to run the parts depends on their size (measured on 2 cores):
   view of the network (EnergyNet.part_views), sharing the parameters and the
   weights' transforms. Hand-offs are rare next to the work there, and the
   parts meet once per run instead of once per step as a per-step split of the
-  batch does (W2 iteration 2-5% faster). Processes lose there: each one keeps
+  batch does (W2 iteration about 4% faster). Processes lose there: each one keeps
   its own copy of the transformed weights.
 
 ``run`` cuts a run into one part per core when :func:`wanted` says it pays.
@@ -121,7 +121,7 @@ def _run_in_threads(chains: Any, net: Any, x: Any, bounds: list[slice], seeds: l
     The weights' transforms are made once, in one fixed-weights scope around all
     parts, and shared: two copies of W2's layer-4 transform (19 MB each) would
     compete for the cache. The parts meet once per run instead of once per step
-    (W2: 2-4% faster than splitting every step, see docs/PERFORMANCE.md).
+    (W2's iteration: about 4% faster than splitting every step, see docs/PERFORMANCE.md).
     """
     with net.fixed_weights():
         views = net.part_views(len(bounds))
