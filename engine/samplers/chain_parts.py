@@ -10,8 +10,8 @@ to run the parts depends on their size (measured on 2 cores):
   view of the network (EnergyNet.part_views), sharing the parameters and the
   weights' transforms. Hand-offs are rare next to the work there, and the
   parts meet once per run instead of once per step as a per-step split of the
-  batch does (W2 iteration about 4% faster). Processes lose there: each one keeps
-  its own copy of the transformed weights.
+  batch does (W2 iteration about 4% faster). Processes did no better than the
+  per-step split there: each keeps its own copy of the transformed weights.
 
 ``run`` cuts a run into one part per core when :func:`wanted` says it pays.
 On processes, the first part runs in this process, the others in persistent
