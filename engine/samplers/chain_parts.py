@@ -49,7 +49,9 @@ from ..ops import _parallel, blas
 # Per part, the largest activation (elements) from which worker processes pay (measured, ms per
 # training iteration, threads or one thread -> processes: W0 139 -> 88 at 6.4e4, digits_convnet
 # 70 -> 47 at 1e5, the 8gaussians MLP 10 -> 15 at 1.6e4) and below which threads lose to the GIL
-# (W1: 2.6e5 per half batch); from MAX the parts run on threads (W2: 2e6).
+# (W1: 2.6e5 per half batch); from MAX the parts run on threads (W2: 2e6). Below MAX processes beat
+# whole runs on threads too (ms per run: W1 iteration 290-300 against 450-480; the shapes_convnet
+# preset at 5.2e5, 20 steps, 200-204 against 241-249).
 MIN_ELEMENTS, MAX_ELEMENTS = 1 << 15, 1 << 20
 # A worker that takes this much longer than this process took for an equal part has hung.
 PATIENCE_FACTOR, MIN_PATIENCE = 20.0, 60.0
