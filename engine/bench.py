@@ -33,9 +33,9 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend, kernels
-from .ops import blas
 from .models import EnergyNet
 from .models.presets import PRESETS
+from .ops import blas
 from .samplers.langevin import LangevinSampler, langevin_update_
 from .training.loss import contrastive_loss
 from .training.optimizers import Adam

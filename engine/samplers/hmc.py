@@ -26,9 +26,9 @@ from ..errors import ConfigError
 from ..ops.random import standard_normal
 from .base import (
     MetropolisRun,
-    accept_proposals,
     Record,
     SampleResult,
+    accept_proposals,
     check_n_steps,
     check_positive,
     check_range,

@@ -39,9 +39,9 @@ from ..kernels import mala as gpu
 from ..ops.random import standard_normal
 from .base import (
     MetropolisRun,
-    accept_proposals,
     Record,
     SampleResult,
+    accept_proposals,
     check_n_steps,
     check_positive,
     check_range,
